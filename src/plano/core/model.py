@@ -1,0 +1,232 @@
+"""The canonical request, response and stream-event model.
+
+Every client wire shape (OpenAI chat, Anthropic messages, OpenAI Responses) converts to and from
+these values, and every upstream family does the same, so translation code grows with shapes,
+not with shape pairs. Plain slotted dataclasses: cheap to build on the hot path, no validation
+here (wire parsers validate as they build).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+__all__ = [
+    "ChatRequest",
+    "ChatResponse",
+    "Choice",
+    "FinishReason",
+    "ImagePart",
+    "Message",
+    "Part",
+    "Role",
+    "StreamEvent",
+    "StreamEnd",
+    "StreamError",
+    "StreamStart",
+    "TextDelta",
+    "TextPart",
+    "ThinkingDelta",
+    "ThinkingPart",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
+    "Usage",
+    "UsageEvent",
+]
+
+Role: TypeAlias = Literal["system", "developer", "user", "assistant", "tool"]
+FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage. ``input_tokens`` includes cached reads and cache writes (OpenAI's convention
+    and genai-prices'); ``output_tokens`` includes reasoning tokens."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    #: True when Plano counted the tokens itself because the provider reported none.
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+    #: Anthropic prompt-cache marker, kept verbatim across translations.
+    cache_control: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ImagePart:
+    #: ``https://...`` or ``data:<media>;base64,<data>``.
+    url: str
+    detail: str | None = None
+    cache_control: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ThinkingPart:
+    text: str
+    signature: str | None = None
+    #: Anthropic ``redacted_thinking`` data, passed through untouched.
+    redacted: str | None = None
+
+
+Part: TypeAlias = TextPart | ImagePart | ThinkingPart
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    #: JSON text, as the models produce it; parsed only where a wire shape needs an object.
+    arguments: str
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    content: list[Part] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    #: For ``role == "tool"``: the call this message answers.
+    tool_call_id: str | None = None
+    name: str | None = None
+    #: True when a tool result reports an error (Anthropic ``is_error``).
+    is_error: bool = False
+
+    def text(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    cache_control: dict[str, Any] | None = None
+
+
+#: ``"auto" | "none" | "required"`` or the name of one tool that must be called.
+ToolChoice: TypeAlias = str | dict[str, str]
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    #: OpenAI ``response_format`` (JSON mode / schema), verbatim.
+    response_format: dict[str, Any] | None = None
+    #: The client asked for usage in the stream (OpenAI ``stream_options.include_usage``).
+    include_usage: bool = False
+    user: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    #: Anthropic extended thinking settings, verbatim.
+    thinking: dict[str, Any] | None = None
+    #: Parameters no canonical field covers; passed on to upstreams of the same family.
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: Which client shape this came from (``openai_chat``, ``anthropic_messages``, ...).
+    shape: str = "openai_chat"
+    #: The client's original body; lets a same-family upstream forward it untouched.
+    raw: dict[str, Any] | None = None
+
+    @property
+    def has_images(self) -> bool:
+        return any(isinstance(p, ImagePart) for m in self.messages for p in m.content)
+
+    @property
+    def system_text(self) -> str:
+        return "\n".join(m.text() for m in self.messages if m.role in ("system", "developer"))
+
+
+@dataclass(slots=True)
+class Choice:
+    index: int
+    message: Message
+    finish_reason: FinishReason | None
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    id: str
+    model: str
+    choices: list[Choice]
+    usage: Usage | None = None
+    created: int = 0
+    #: The upstream's original body, when it was parsed from the client's own family.
+    raw: dict[str, Any] | None = None
+
+
+# ---- stream events: what every upstream stream parser emits and every renderer consumes ----
+
+
+@dataclass(slots=True)
+class StreamStart:
+    id: str
+    model: str
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+    index: int = 0
+
+
+@dataclass(slots=True)
+class ThinkingDelta:
+    text: str = ""
+    signature: str | None = None
+    index: int = 0
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    """A piece of a tool call. The first piece of a call carries ``id`` and ``name``;
+    ``arguments`` pieces are concatenated in order by ``tool_index``."""
+
+    tool_index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    index: int = 0
+
+
+@dataclass(slots=True)
+class StreamEnd:
+    finish_reason: FinishReason
+    index: int = 0
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    usage: Usage
+
+
+@dataclass(slots=True)
+class StreamError:
+    """The stream failed after it started; renderers emit it as the client's error event."""
+
+    message: str
+    status: int = 502
+    error_type: str = "api_error"
+
+
+StreamEvent: TypeAlias = (
+    StreamStart | TextDelta | ThinkingDelta | ToolCallDelta | StreamEnd | UsageEvent | StreamError
+)
