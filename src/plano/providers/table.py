@@ -53,7 +53,9 @@ KNOWN_PROVIDERS: dict[str, ProviderSpec] = {
         _p("together_ai", "openai", "https://api.together.xyz"),
         _p("openrouter", "openai", "https://openrouter.ai/api"),
         _p("moonshotai", "openai", "https://api.moonshot.ai"),
-        _p("zhipu", "openai", "https://open.bigmodel.cn/api/paas", chat_path="/v4/chat/completions"),
+        _p(
+            "zhipu", "openai", "https://open.bigmodel.cn/api/paas", chat_path="/v4/chat/completions"
+        ),
         _p("qwen", "openai", None, requires_base_url=True),
         _p("vllm", "openai", None, requires_base_url=True, auth="bearer"),
         _p("ollama", "openai", None, requires_base_url=True, auth="none"),

@@ -1,0 +1,5 @@
+import sys
+
+from plano.cli import main
+
+sys.exit(main())

@@ -1,0 +1,287 @@
+"""``plano``: validate a config, serve it (foreground or detached), stop it, run the demo.
+
+Every subcommand is a small function; the argument parser is the only global.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from plano import __version__
+from plano.errors import ConfigError
+
+__all__ = ["main"]
+
+STATE_DIR = Path(".plano")
+PID_FILE = STATE_DIR / "plano.pid"
+LOG_FILE = STATE_DIR / "plano.log"
+READY_FILE = STATE_DIR / "plano.ready"
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+def _find_config(given: str | None) -> Path:
+    if given:
+        path = Path(given)
+        if not path.exists():
+            raise ConfigError(f"Config file '{given}' does not exist.")
+        return path
+    default = Path("config.yaml")
+    if default.exists():
+        return default
+    raise ConfigError(
+        "No config file given and ./config.yaml does not exist.\n"
+        "  Pass a path (plano up path/to/config.yaml), copy examples/config.yaml to\n"
+        "  ./config.yaml,"
+        " or try `plano demo` to run with built-in simulated providers."
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from plano.config import check_config, load_yaml
+
+    try:
+        path = _find_config(args.config)
+        data = load_yaml(path)
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/]: {exc.message}")
+        return 1
+    _config, issues = check_config(data, os.environ)
+    errors = [i for i in issues if i.severity == "error"]
+    if args.json:
+        out_console.print_json(
+            json.dumps(
+                {
+                    "file": str(path),
+                    "valid": not errors,
+                    "issues": [
+                        {"path": i.path, "message": i.message, "severity": i.severity}
+                        for i in issues
+                    ],
+                }
+            )
+        )
+        return 1 if errors else 0
+    style = {"error": "red", "warning": "yellow", "unsupported": "cyan"}
+    for issue in issues:
+        out_console.print(f"[{style[issue.severity]}]{issue.severity}[/] {issue}", soft_wrap=True)
+    if errors:
+        out_console.print(f"[red]✗ {path}: {len(errors)} error(s)[/]")
+        return 1
+    out_console.print(f"[green]✓ {path} is valid[/] ({len(issues)} note(s))")
+    return 0
+
+
+def _load(path: Path) -> object:
+    from plano.config import load_config
+
+    config, issues = load_config(path, os.environ)
+    for issue in issues:
+        if issue.severity != "unsupported":
+            err_console.print(f"[yellow]{issue.severity}[/] {issue}", soft_wrap=True)
+    unsupported = [i for i in issues if i.severity == "unsupported"]
+    if unsupported:
+        err_console.print(
+            f"[cyan]note[/] {len(unsupported)} config key(s) accepted but not supported yet "
+            f"(`plano validate {path}` lists them)"
+        )
+    return config
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from plano.config import PlanoConfig
+    from plano.server.runner import ServeOptions, model_listener, serve_forever
+
+    try:
+        path = _find_config(args.config)
+        config = _load(path)
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/]: {exc.message}")
+        return 1
+    assert isinstance(config, PlanoConfig)
+    host, port, _timeout = model_listener(config)
+    host = args.host or host
+    port = args.port or port
+    if args.detach:
+        return _detach(path, args, host, port)
+    _setup_logging(args.log_level or config.gateway.log_level)
+    opts = ServeOptions(
+        host=host,
+        port=port,
+        workers=args.workers or config.gateway.workers,
+        drain_timeout=config.gateway.drain_timeout,
+        ready_file=Path(args.ready_file) if args.ready_file else None,
+    )
+    err_console.print(
+        f"[green]plano[/] {__version__} serving [bold]{path}[/] on http://{host}:{port} "
+        f"({opts.workers} worker(s)); Ctrl-C to stop"
+    )
+    try:
+        return serve_forever(config, opts)
+    except OSError as exc:
+        err_console.print(f"[red]error[/]: cannot listen on {host}:{port}: {exc.strerror}")
+        return 1
+
+
+def _detach(path: Path, args: argparse.Namespace, host: str, port: int) -> int:
+    if _running_pid() is not None:
+        err_console.print(f"[red]error[/]: plano is already running (pid {_running_pid()})")
+        return 1
+    STATE_DIR.mkdir(exist_ok=True)
+    READY_FILE.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "plano", "up", str(path), "--port", str(port), "--host", host]
+    cmd += ["--ready-file", str(READY_FILE)]
+    if args.workers:
+        cmd += ["--workers", str(args.workers)]
+    with LOG_FILE.open("ab") as log_fh:
+        proc = subprocess.Popen(
+            cmd, stdout=log_fh, stderr=log_fh, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    PID_FILE.write_text(str(proc.pid))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if READY_FILE.exists():
+            err_console.print(
+                f"[green]plano[/] started in the background (pid {proc.pid}), "
+                f"http://{host}:{port}; logs: {LOG_FILE}; stop with `plano down`"
+            )
+            return 0
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    err_console.print(f"[red]error[/]: plano did not start; see {LOG_FILE}")
+    PID_FILE.unlink(missing_ok=True)
+    return 1
+
+
+def _running_pid() -> int | None:
+    try:
+        pid = int(PID_FILE.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    pid = _running_pid()
+    if pid is None:
+        err_console.print("plano is not running (no live pid in .plano/plano.pid)")
+        PID_FILE.unlink(missing_ok=True)
+        return 0 if args.quiet_if_stopped else 1
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.05)
+    else:
+        err_console.print(f"[yellow]plano (pid {pid}) did not stop in time; killing it[/]")
+        os.kill(pid, signal.SIGKILL)
+    PID_FILE.unlink(missing_ok=True)
+    READY_FILE.unlink(missing_ok=True)
+    err_console.print(f"[green]plano stopped[/] (pid {pid})")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from plano.config import json_schema
+
+    text = json.dumps(json_schema(), indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from plano.demo import run_demo
+
+    return run_demo(port=args.port, keep=args.keep)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from plano.sim.cli import run
+
+    return run(args)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="plano",
+        description="Plano: an AI-native proxy and data plane for LLM agents.",
+        epilog="Start with `plano demo` (no keys needed), then `plano up config.yaml`.",
+    )
+    p.add_argument("--version", action="version", version=f"plano {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    v = sub.add_parser("validate", help="check a config and list every problem with its path")
+    v.add_argument("config", nargs="?", help="config file (default: ./config.yaml)")
+    v.add_argument("--json", action="store_true", help="machine-readable output")
+    v.set_defaults(func=cmd_validate)
+
+    u = sub.add_parser("up", help="serve a config (foreground; -d for background)")
+    u.add_argument("config", nargs="?", help="config file (default: ./config.yaml)")
+    u.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    u.add_argument("--host", help="override the model listener's address")
+    u.add_argument("--port", type=int, help="override the model listener's port")
+    u.add_argument("--workers", type=int, help="worker processes sharing the port")
+    u.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    u.add_argument("--ready-file", help=argparse.SUPPRESS)
+    u.set_defaults(func=cmd_up)
+
+    d = sub.add_parser("down", help="stop a gateway started with `plano up -d`")
+    d.add_argument("--timeout", type=float, default=40.0, help="seconds to wait for the drain")
+    d.add_argument("--quiet-if-stopped", action="store_true", help=argparse.SUPPRESS)
+    d.set_defaults(func=cmd_down)
+
+    demo = sub.add_parser("demo", help="gateway + simulated providers + traffic, no keys needed")
+    demo.add_argument("--port", type=int, default=12000, help="gateway port (default 12000)")
+    demo.add_argument("--keep", action="store_true", help="keep serving after the traffic")
+    demo.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("schema", help="print the config's JSON Schema")
+    s.add_argument("-o", "--output", help="write to a file instead of stdout")
+    s.set_defaults(func=cmd_schema)
+
+    from plano.sim.cli import add_arguments
+
+    sim = sub.add_parser("sim", help="run simulated OpenAI/Anthropic/Gemini providers")
+    add_arguments(sim)
+    sim.set_defaults(func=cmd_sim)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

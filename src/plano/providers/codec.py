@@ -1,0 +1,85 @@
+"""The narrow contract every upstream family implements (pure: values in, values out).
+
+A codec turns the canonical request into an HTTP request for one deployment, and the
+provider's answer (body, error or SSE events) back into canonical values. IO lives in
+:mod:`plano.providers.transport`; families are looked up in :data:`CODECS`, never branched on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from plano.core.model import ChatRequest, ChatResponse, StreamEvent
+from plano.errors import UpstreamStatusError
+from plano.routing.catalog import Deployment
+
+__all__ = ["CODECS", "Codec", "StreamDecoderLike", "UpstreamRequest", "join_url", "register"]
+
+_VERSIONED = re.compile(r"/v\d+[a-z0-9]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class StreamDecoderLike(Protocol):
+    #: True once the provider's end-of-stream marker arrived; a stream that ends without it
+    #: was cut.
+    done: bool
+
+    def feed(self, data: str, event: str | None = None) -> list[StreamEvent]: ...
+
+
+class Codec(Protocol):
+    family: str
+
+    def build(
+        self, dep: Deployment, req: ChatRequest, client_headers: Mapping[str, str]
+    ) -> UpstreamRequest: ...
+
+    def decode_response(self, body: Any) -> ChatResponse: ...
+
+    def decode_error(
+        self, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamStatusError: ...
+
+    def stream_decoder(self) -> StreamDecoderLike: ...
+
+
+CODECS: dict[str, Codec] = {}
+
+
+def register(codec: Codec) -> Codec:
+    CODECS[codec.family] = codec
+    return codec
+
+
+def join_url(base_url: str, default_path: str) -> str:
+    """``base_url`` plus the endpoint path. A base that already ends in a version segment
+    (``.../v1``, ``.../v4``) keeps it and only gets the endpoint's last part."""
+    if _VERSIONED.search(base_url):
+        return base_url + "/" + default_path.split("/", 2)[-1]
+    return base_url + default_path
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) header; dates are ignored."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None

@@ -1,0 +1,235 @@
+"""The model listener: the request path as explicit stages.
+
+::
+
+    admit        in-flight cap (503), body size (413)
+    parse        JSON (400) -> client shape -> canonical request (400 on wrong types)
+    on_request   input filters (auth, policy, budgets... as they land)
+    resolve      model name -> deployment (404 with close names)
+    call         codec.build -> transport -> relay (stream) or call_once (non-stream)
+    respond      client-shaped answer or error, with request id / provider / model headers
+    complete     on_complete filters (accounting first), off the request's task
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from plano.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+    PlanoError,
+    UpstreamTimeout,
+)
+from plano.pipeline.context import RequestContext
+from plano.pipeline.filters import FilterChain
+from plano.providers.codec import CODECS
+from plano.providers.transport import UpstreamPool
+from plano.routing.catalog import ModelCatalog
+from plano.server.relay import answer_headers, call_once, fail_stream, relay_stream
+from plano.wire.shapes import SHAPES, ClientShape
+
+__all__ = ["Gateway", "GatewaySettings"]
+
+log = logging.getLogger("plano.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    max_body: int = 10 * 1024 * 1024
+    max_in_flight: int = 2048
+    #: The listener's ``timeout``: the whole request, stream included.
+    request_timeout: float = 300.0
+
+
+def _new_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+def _request_id(given: str | None) -> str:
+    """The caller's id when it is a sane token (tracing across hops), else a fresh one."""
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
+        return given
+    return _new_id()
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        catalog: ModelCatalog,
+        pool: UpstreamPool,
+        chain: FilterChain,
+        extra_routes: list[web.RouteDef] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.pool = pool
+        self.chain = chain
+        self.in_flight = 0
+        self.started = time.time()
+        self._extra_routes = extra_routes or []
+
+    # ------------------------------------------------------------------ app
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_body)
+        chat = SHAPES["openai_chat"]
+        app.router.add_post("/v1/chat/completions", self._endpoint(chat))
+        app.router.add_post("/chat/completions", self._endpoint(chat))
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_routes(self._extra_routes)
+        app.router.add_route("*", "/{tail:.*}", self.not_found)
+        app.on_startup.append(self._on_startup)
+        app.on_cleanup.append(self._on_cleanup)
+        return app
+
+    async def _on_startup(self, _app: web.Application) -> None:
+        await self.chain.start()
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        await self.chain.close()
+        await self.pool.close()
+
+    # ------------------------------------------------------------------ handlers
+
+    def _endpoint(self, shape: ClientShape) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await self.handle(request, shape)
+
+        return handler
+
+    async def handle(self, request: web.Request, shape: ClientShape) -> web.StreamResponse:
+        ctx = RequestContext(
+            request_id=_request_id(request.headers.get("x-request-id")),
+            shape=shape.name,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        if self.in_flight >= self.settings.max_in_flight:
+            return self._error(ctx, shape, Overloaded("The gateway is at capacity; retry soon."))
+        self.in_flight += 1
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                return await self._stages(request, ctx, shape)
+        except PlanoError as err:
+            return self._error(ctx, shape, err)
+        except TimeoutError:
+            limit = UpstreamTimeout("The request exceeded the listener's time limit.")
+            started = ctx.state.get("stream")
+            if isinstance(started, web.StreamResponse):
+                # Headers are out: the limit ends the stream with an in-band error event.
+                ctx.client_closed = False
+                await fail_stream(ctx, started, shape, limit)
+                return started
+            return self._error(ctx, shape, limit)
+        except asyncio.CancelledError:
+            ctx.client_closed = True
+            ctx.status = 499
+            raise
+        finally:
+            self.in_flight -= 1
+            if not ctx.end_ns:
+                ctx.end_ns = time.perf_counter_ns()
+            self.chain.complete(ctx)
+
+    async def _stages(
+        self, request: web.Request, ctx: RequestContext, shape: ClientShape
+    ) -> web.StreamResponse:
+        body = await self._read_json(request)
+        req = ctx.request = shape.parse_request(body)
+        await self.chain.on_request(ctx)
+        dep = ctx.deployment = self.catalog.resolve(req.model)
+        codec = CODECS.get(dep.family)
+        if codec is None:
+            raise InvalidRequest(f"Provider family '{dep.family}' is not supported yet.")
+        ureq = codec.build(dep, req, request.headers)
+        if req.stream:
+            return await relay_stream(ctx, request, self.pool, codec, ureq, shape, self.chain)
+        return await call_once(ctx, self.pool, codec, ureq, shape, self.chain)
+
+    async def _read_json(self, request: web.Request) -> Any:
+        limit = self.settings.max_body
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(
+                f"The request body is larger than the limit of {limit} bytes.",
+                code="request_too_large",
+            )
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise PayloadTooLarge(
+                f"The request body is larger than the limit of {limit} bytes.",
+                code="request_too_large",
+            ) from exc
+        if not raw:
+            raise InvalidRequest("The request body is empty; expected a JSON object.")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(
+                f"The request body is not valid JSON: {exc.args[0] if exc.args else exc}.",
+                code="invalid_json",
+            ) from exc
+
+    def _error(self, ctx: RequestContext, shape: ClientShape, err: PlanoError) -> web.Response:
+        ctx.status = err.status
+        ctx.error = err
+        ctx.end_ns = time.perf_counter_ns()
+        headers = answer_headers(ctx)
+        if err.retry_after is not None:
+            headers["retry-after"] = str(max(int(err.retry_after + 0.999), 0))
+        if err.status >= 500:
+            log.warning("request %s failed: %s %s", ctx.request_id, err.status, err.metric_label)
+        return web.json_response(
+            shape.error_body(err), status=err.status, headers=headers, dumps=_dumps
+        )
+
+    async def models(self, _request: web.Request) -> web.Response:
+        created = int(self.started)
+        data = [
+            {"id": name, "object": "model", "created": created, "owned_by": _owner(name)}
+            for name in self.catalog.names()
+        ]
+        return web.json_response({"object": "list", "data": data}, dumps=_dumps)
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "in_flight": self.in_flight,
+                "uptime_s": round(time.time() - self.started, 1),
+            },
+            dumps=_dumps,
+        )
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        ctx = RequestContext(request_id=_new_id(), shape="openai_chat", headers={})
+        shape = SHAPES["openai_chat"]
+        known = {"/v1/chat/completions", "/chat/completions", "/v1/models", "/healthz"}
+        if request.path in known:
+            err: PlanoError = MethodNotAllowed(
+                f"Method {request.method} is not allowed on {request.path}."
+            )
+        else:
+            err = NotFound(f"Unknown path {request.path}.", code="unknown_url")
+        return self._error(ctx, shape, err)
+
+
+def _owner(name: str) -> str:
+    return name.split("/", 1)[0] if "/" in name else "plano"
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()

@@ -1,0 +1,144 @@
+"""Running the gateway: build the runtime from a validated config, serve on uvloop, drain on
+SIGINT/SIGTERM, and fork worker processes that share the port (SO_REUSEPORT)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from plano.accounting.filter import AccountingFilter
+from plano.accounting.ledger import Ledger
+from plano.accounting.pricing import PriceBook
+from plano.accounting.tokens import TokenCounter
+from plano.config import PlanoConfig
+from plano.pipeline.filters import FilterChain
+from plano.providers import openai_compat  # noqa: F401  (registers the codec)
+from plano.providers.transport import Timeouts, UpstreamPool
+from plano.routing.catalog import ModelCatalog
+from plano.server.admin import admin_routes
+from plano.server.gateway import Gateway, GatewaySettings
+
+__all__ = ["ServeOptions", "build_gateway", "serve", "serve_forever"]
+
+log = logging.getLogger("plano")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str
+    port: int
+    workers: int = 1
+    drain_timeout: float = 30.0
+    cache_dir: Path = Path.home() / ".cache" / "plano"
+    #: Written with "host:port" once the listener accepts connections (used by ``up -d``).
+    ready_file: Path | None = None
+
+
+def model_listener(config: PlanoConfig) -> tuple[str, int, float]:
+    for lst in config.listeners:
+        if lst.type == "model":
+            return lst.address or "0.0.0.0", lst.port, float(lst.timeout or 300.0)
+    return "0.0.0.0", 12000, 300.0
+
+
+def build_gateway(config: PlanoConfig, counter: TokenCounter | None = None) -> Gateway:
+    """The runtime objects for a validated config; no sockets are opened here."""
+    g = config.gateway
+    _host, _port, timeout = model_listener(config)
+    catalog = ModelCatalog(config.model_providers, config.model_aliases)
+    pool = UpstreamPool(Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout))
+    ledger = Ledger()
+    accounting = AccountingFilter(ledger, PriceBook(), counter or TokenCounter())
+    chain = FilterChain([accounting])
+    settings = GatewaySettings(
+        max_body=g.max_request_body, max_in_flight=g.max_in_flight, request_timeout=timeout
+    )
+    return Gateway(settings, catalog, pool, chain, admin_routes(ledger, chain))
+
+
+def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) -> None:
+    """Serve until SIGINT/SIGTERM, then stop accepting and drain in-flight requests."""
+    counter = TokenCounter()
+    loop = asyncio.get_running_loop()
+    # Loading the encodings takes ~1 s: do it in a thread; counting falls back until then.
+    loading = loop.run_in_executor(None, counter.load, opts.cache_dir / "tiktoken")
+    gateway = build_gateway(config, counter)
+    runner = web.AppRunner(
+        gateway.app(),
+        handler_cancellation=True,  # a client that leaves cancels its upstream call
+        access_log=None,
+        shutdown_timeout=opts.drain_timeout,
+    )
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if opts.ready_file is not None:
+        opts.ready_file.write_text(f"{opts.host}:{opts.port}\n")
+    log.info("plano listening on http://%s:%d (pid %d)", opts.host, opts.port, os.getpid())
+    await stop.wait()
+    log.info("draining %d in-flight request(s)", gateway.in_flight)
+    with contextlib.suppress(Exception):
+        await loading
+    await runner.cleanup()
+    log.info("stopped")
+
+
+def _run_worker(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(serve(config, opts, sock))
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(serve(config, opts, sock))
+
+
+def serve_forever(config: PlanoConfig, opts: ServeOptions) -> int:
+    """Bind, fork ``workers - 1`` children that share the port, serve, reap children."""
+    reuse = opts.workers > 1
+    sock = _bind(opts.host, opts.port, reuse)
+    children: list[int] = []
+    for _ in range(opts.workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            # Each worker gets its own socket on the same port; the kernel balances accepts.
+            sock.close()
+            child = dataclasses.replace(opts, ready_file=None)
+            _run_worker(config, child, _bind(opts.host, opts.port, True))
+            os._exit(0)
+        children.append(pid)
+    try:
+        _run_worker(config, opts, sock)
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,56 @@
+"""Client wire shapes, keyed by name: how a shape parses requests and renders answers.
+
+The server routes each endpoint to one shape; translation code never branches on shape names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from plano.core.model import ChatRequest, ChatResponse, StreamEvent
+from plano.errors import PlanoError
+from plano.wire import openai_chat
+
+__all__ = ["SHAPES", "ClientShape", "StreamRenderer"]
+
+
+class StreamRenderer(Protocol):
+    def render(self, ev: StreamEvent) -> bytes: ...
+    def done(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClientShape:
+    name: str
+    #: The upstream family that speaks this shape natively: same family means pass-through.
+    family: str
+    parse_request: Callable[[Any], ChatRequest]
+    render_response: Callable[[ChatResponse], dict[str, Any]]
+    error_body: Callable[[PlanoError], dict[str, Any]]
+    #: ``(model, request) -> renderer`` for answers that come from another family.
+    stream_renderer: Callable[[str, ChatRequest], StreamRenderer]
+    #: In-band error event for a stream that already started.
+    stream_error: Callable[[PlanoError], bytes]
+    #: Whether a pass-through SSE event that only carries usage must be dropped because the
+    #: client did not ask for usage (and Plano did).
+    drop_usage_only: Callable[[ChatRequest], bool]
+
+
+def _openai_renderer(model: str, req: ChatRequest) -> StreamRenderer:
+    return openai_chat.ChunkRenderer(model, include_usage=req.include_usage)
+
+
+SHAPES: dict[str, ClientShape] = {
+    "openai_chat": ClientShape(
+        name="openai_chat",
+        family="openai",
+        parse_request=openai_chat.parse_request,
+        render_response=openai_chat.render_response,
+        error_body=openai_chat.error_body,
+        stream_renderer=_openai_renderer,
+        stream_error=lambda e: openai_chat.stream_error(e.message, e.error_type),
+        drop_usage_only=lambda req: not req.include_usage,
+    ),
+}
