@@ -36,9 +36,11 @@ from plano.pipeline.context import RequestContext
 from plano.pipeline.filters import FilterChain
 from plano.providers.codec import CODECS
 from plano.providers.transport import UpstreamPool
-from plano.routing.catalog import ModelCatalog
+from plano.routing.catalog import Deployment, ModelCatalog
+from plano.routing.fallback import call_with_fallback
+from plano.routing.router import Router, StaticRouter
 from plano.server.relay import answer_headers, call_once, fail_stream, relay_stream
-from plano.wire.shapes import SHAPES, ClientShape
+from plano.wire.shapes import ROUTES, SHAPES, ClientShape
 
 __all__ = ["Gateway", "GatewaySettings"]
 
@@ -72,9 +74,11 @@ class Gateway:
         pool: UpstreamPool,
         chain: FilterChain,
         extra_routes: list[web.RouteDef] | None = None,
+        router: Router | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
+        self.router: Router = router or StaticRouter(catalog)
         self.pool = pool
         self.chain = chain
         self.in_flight = 0
@@ -85,9 +89,8 @@ class Gateway:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body)
-        chat = SHAPES["openai_chat"]
-        app.router.add_post("/v1/chat/completions", self._endpoint(chat))
-        app.router.add_post("/chat/completions", self._endpoint(chat))
+        for path, shape_name in ROUTES:
+            app.router.add_post(path, self._endpoint(SHAPES[shape_name]))
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_routes(self._extra_routes)
@@ -148,14 +151,22 @@ class Gateway:
         self, request: web.Request, ctx: RequestContext, shape: ClientShape
     ) -> web.StreamResponse:
         body = await self._read_json(request)
-        req = ctx.request = shape.parse_request(body)
+        ctx.request = shape.parse_request(body)
+        ctx.state["http_request"] = request
         await self.chain.on_request(ctx)
-        dep = ctx.deployment = self.catalog.resolve(req.model)
+        return await call_with_fallback(ctx, self.router.plan(ctx), self.router, self._attempt)
+
+    async def _attempt(self, ctx: RequestContext, dep: Deployment) -> web.StreamResponse:
+        """One call to one deployment, stream or not."""
+        req = ctx.request
+        assert req is not None
         codec = CODECS.get(dep.family)
         if codec is None:
             raise InvalidRequest(f"Provider family '{dep.family}' is not supported yet.")
-        ureq = codec.build(dep, req, request.headers)
+        shape = SHAPES[ctx.shape]
+        ureq = codec.build(dep, req, ctx.headers)
         if req.stream:
+            request = ctx.state["http_request"]
             return await relay_stream(ctx, request, self.pool, codec, ureq, shape, self.chain)
         return await call_once(ctx, self.pool, codec, ureq, shape, self.chain)
 
@@ -217,7 +228,7 @@ class Gateway:
     async def not_found(self, request: web.Request) -> web.Response:
         ctx = RequestContext(request_id=_new_id(), shape="openai_chat", headers={})
         shape = SHAPES["openai_chat"]
-        known = {"/v1/chat/completions", "/chat/completions", "/v1/models", "/healthz"}
+        known = {path for path, _ in ROUTES} | {"/v1/models", "/healthz"}
         if request.path in known:
             err: PlanoError = MethodNotAllowed(
                 f"Method {request.method} is not allowed on {request.path}."

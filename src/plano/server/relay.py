@@ -47,8 +47,8 @@ def answer_headers(ctx: RequestContext, model: str | None = None) -> dict[str, s
     if dep is not None:
         h["x-plano-provider"] = dep.provider
         h["x-plano-model"] = model or dep.model_id
-    if ctx.attempts:
-        h["x-plano-attempts"] = str(len(ctx.attempts))
+        # Failed attempts so far plus the one answering now.
+        h["x-plano-attempts"] = str(len(ctx.attempts) + 1)
     return h
 
 

@@ -13,7 +13,7 @@ from plano.core.model import ChatRequest, ChatResponse, StreamEvent
 from plano.errors import PlanoError
 from plano.wire import openai_chat
 
-__all__ = ["SHAPES", "ClientShape", "StreamRenderer"]
+__all__ = ["ROUTES", "SHAPES", "ClientShape", "StreamRenderer"]
 
 
 class StreamRenderer(Protocol):
@@ -54,3 +54,11 @@ SHAPES: dict[str, ClientShape] = {
         drop_usage_only=lambda req: not req.include_usage,
     ),
 }
+
+
+#: Model-listener endpoints and the client shape each one speaks. The server mounts these;
+#: adding a shape is a row here.
+ROUTES: list[tuple[str, str]] = [
+    ("/v1/chat/completions", "openai_chat"),
+    ("/chat/completions", "openai_chat"),
+]

@@ -1,0 +1,60 @@
+"""The routing seam: which deployments to try, in order, for one request, and what to learn
+from each attempt's outcome.
+
+:class:`StaticRouter` is the plain Plano behaviour (the one deployment a name resolves to).
+Pools, rules, strategies, circuit breakers and preference routing implement the same protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from plano.errors import PlanoError
+from plano.pipeline.context import RequestContext
+from plano.routing.catalog import Deployment, ModelCatalog
+
+__all__ = ["Plan", "Router", "StaticRouter"]
+
+
+@dataclass(slots=True)
+class Plan:
+    """Deployments in the order to try them; the first that answers wins."""
+
+    deployments: list[Deployment]
+    #: Upper bound on attempts (``len(deployments)`` when None).
+    max_attempts: int | None = None
+    #: Why this plan was chosen (rule / route / strategy names), for headers and metrics.
+    reasons: list[str] = field(default_factory=list)
+
+
+class Router(Protocol):
+    def plan(self, ctx: RequestContext) -> Plan: ...
+
+    def report(
+        self, dep: Deployment, error: PlanoError | None, latency_ms: float, ttft_ms: float | None
+    ) -> None:
+        """Outcome of one attempt (``error`` None on success), for health and latency state."""
+        ...
+
+    def backoff(self, attempt: int, error: PlanoError) -> float:
+        """Seconds to wait before the next attempt."""
+        ...
+
+
+class StaticRouter:
+    """One deployment per name, no fallback."""
+
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self.catalog = catalog
+
+    def plan(self, ctx: RequestContext) -> Plan:
+        return Plan([self.catalog.resolve(ctx.model_requested)])
+
+    def report(
+        self, dep: Deployment, error: PlanoError | None, latency_ms: float, ttft_ms: float | None
+    ) -> None:
+        return None
+
+    def backoff(self, attempt: int, error: PlanoError) -> float:
+        return 0.0
