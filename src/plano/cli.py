@@ -50,15 +50,18 @@ def _find_config(given: str | None) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from plano.config import check_config, load_yaml
+    from plano.config import check_config, parse_yaml
 
     try:
         path = _find_config(args.config)
-        data = load_yaml(path)
-    except ConfigError as exc:
-        err_console.print(f"[red]error[/]: {exc.message}")
+        text = path.read_text(encoding="utf-8")
+    except (ConfigError, OSError) as exc:
+        err_console.print(f"[red]error[/]: {getattr(exc, 'message', exc)}")
         return 1
-    _config, issues = check_config(data, os.environ)
+    data, issues = parse_yaml(text)
+    if data is not None:
+        _config, more = check_config(data, os.environ)
+        issues += more
     errors = [i for i in issues if i.severity == "error"]
     if args.json:
         out_console.print_json(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from plano.errors import ConfigError, InvalidRequest, ModelNotFound
-from plano.providers.table import ProviderSpec, spec_for
+from plano.providers.table import KNOWN_PROVIDERS, ProviderSpec, spec_for
 
 __all__ = ["AliasLike", "Deployment", "ModelCatalog", "ProviderEntry"]
 
@@ -86,7 +86,8 @@ class Deployment:
 
 
 def _deployment(e: ProviderEntry) -> Deployment:
-    spec = spec_for(e.provider, e.provider_interface)
+    # A provider known by name wins; provider_interface describes unknown ones.
+    spec = KNOWN_PROVIDERS.get(e.provider) or spec_for(e.provider, e.provider_interface)
     if spec is None:
         raise ConfigError(f"model_providers: unknown provider '{e.provider}' for '{e.model}'")
     base = (e.base_url or spec.base_url or "").rstrip("/")

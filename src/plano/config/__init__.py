@@ -1,0 +1,52 @@
+"""Configuration: Plano's ``config.yaml`` format, its validation, and loading.
+
+Start-up calls :func:`load_config`; ``plano validate`` calls :func:`parse_yaml` and
+:func:`check_config` to print every issue. The runtime reads the returned :class:`PlanoConfig`.
+"""
+
+from plano.config.checks import ModelIndex, check_semantics, provider_spec
+from plano.config.env import expand_env
+from plano.config.issues import ConfigIssue, Severity
+from plano.config.loader import check_config, json_schema, load_config, parse_yaml
+from plano.config.schema import (
+    VERSIONS,
+    GatewaySettings,
+    LegacyListener,
+    LegacyListeners,
+    Listener,
+    ListenerAgent,
+    ModelAlias,
+    ModelProvider,
+    PlanoConfig,
+)
+from plano.config.units import ByteSize, Duration, parse_duration, parse_size
+from plano.config.unsupported import UNSUPPORTED, UNSUPPORTED_MESSAGE, find_unsupported
+
+__all__ = [
+    "UNSUPPORTED",
+    "UNSUPPORTED_MESSAGE",
+    "VERSIONS",
+    "ByteSize",
+    "ConfigIssue",
+    "Duration",
+    "GatewaySettings",
+    "LegacyListener",
+    "LegacyListeners",
+    "Listener",
+    "ListenerAgent",
+    "ModelAlias",
+    "ModelIndex",
+    "ModelProvider",
+    "PlanoConfig",
+    "Severity",
+    "check_config",
+    "check_semantics",
+    "expand_env",
+    "find_unsupported",
+    "json_schema",
+    "load_config",
+    "parse_duration",
+    "parse_size",
+    "parse_yaml",
+    "provider_spec",
+]

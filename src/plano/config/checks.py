@@ -1,0 +1,266 @@
+"""Checks that need the whole, structurally valid config: names, references, providers, ports.
+
+Each check takes the model and returns issues; none raises, so a user sees every problem of a
+config in one run instead of fixing them one start-up at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from plano.config.issues import ConfigIssue, did_you_mean, format_path
+from plano.config.schema import Listener, ModelProvider, PlanoConfig
+from plano.providers.table import INTERFACES, KNOWN_PROVIDERS, ProviderSpec, spec_for
+
+__all__ = ["ModelIndex", "check_semantics", "provider_spec"]
+
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]", ""})
+
+
+def provider_spec(provider: ModelProvider) -> ProviderSpec | None:
+    """The provider table entry a config entry uses.
+
+    A provider Plano knows by name wins (``provider_interface`` is then redundant); otherwise
+    ``provider_interface`` declares an unknown, OpenAI/Gemini/Anthropic-speaking provider,
+    which needs ``base_url``. ``None`` when neither applies.
+    """
+    known = KNOWN_PROVIDERS.get(provider.provider)
+    if known is not None:
+        return known
+    if provider.provider_interface is None:
+        return None
+    return spec_for(provider.provider, provider.provider_interface)
+
+
+class ModelIndex:
+    """The model names a config declares, for resolving aliases and route candidates."""
+
+    def __init__(self, providers: Iterable[ModelProvider]) -> None:
+        self.names: set[str] = set()
+        self.wildcard_providers: set[str] = set()
+        for provider in providers:
+            if provider.is_wildcard:
+                self.wildcard_providers.add(provider.provider)
+                if provider.name is not None:
+                    self.names.add(provider.name)
+                continue
+            # Plano resolves a model by its full name, its `name`, or its bare model id.
+            self.names.update({provider.model, provider.effective_name, provider.model_id})
+
+    def resolves(self, target: str) -> bool:
+        """Whether ``target`` names a declared model or a model under a ``provider/*``."""
+        if target in self.names:
+            return True
+        prefix, slash, rest = target.partition("/")
+        return bool(slash and rest) and prefix in self.wildcard_providers
+
+
+def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
+    """Every cross-field problem of a validated config (errors and warnings)."""
+    issues: list[ConfigIssue] = []
+    if config.used_llm_providers:
+        issues.append(
+            ConfigIssue("llm_providers", "deprecated; rename it to model_providers", "warning")
+        )
+    if not config.model_providers:
+        issues.append(
+            ConfigIssue(
+                "model_providers",
+                "no model providers declared; every request will fail",
+                "warning",
+            )
+        )
+    for provider in config.model_providers:
+        issues += _check_provider(provider)
+    issues += _check_unique_names(config.model_providers)
+    issues += _check_defaults(config.model_providers)
+    index = ModelIndex(config.model_providers)
+    issues += _check_aliases(config, index)
+    issues += _check_routes(config, index)
+    issues += _check_listeners(config)
+    return issues
+
+
+def _check_provider(provider: ModelProvider) -> list[ConfigIssue]:
+    path = provider.source_path
+    if "/" not in provider.model and provider.provider_interface is None:
+        example = f"openai/{provider.model}"
+        return [
+            ConfigIssue(
+                f"{path}.model",
+                f"{provider.model!r} has no provider prefix; write 'provider/model_id' "
+                f"(e.g. {example!r}) or set provider_interface",
+            )
+        ]
+    issues: list[ConfigIssue] = []
+    interface = provider.provider_interface
+    if not provider.model_id:
+        issues.append(ConfigIssue(f"{path}.model", f"{provider.model!r} has an empty model id"))
+    if interface is not None and interface not in INTERFACES:
+        issues.append(
+            ConfigIssue(
+                f"{path}.provider_interface",
+                f"unknown provider_interface {interface!r}{did_you_mean(interface, INTERFACES)};"
+                f" expected one of {', '.join(INTERFACES)}",
+            )
+        )
+    elif interface is None and provider.provider not in KNOWN_PROVIDERS:
+        issues.append(
+            ConfigIssue(
+                f"{path}.model",
+                f"unknown provider {provider.provider!r}"
+                f"{did_you_mean(provider.provider, KNOWN_PROVIDERS)}; for another "
+                "OpenAI-compatible server set provider_interface and base_url",
+            )
+        )
+    spec = provider_spec(provider)
+    if spec is not None and spec.requires_base_url and not provider.base_url:
+        issues.append(ConfigIssue(path, f"provider {provider.provider!r} requires base_url"))
+    if provider.base_url and not _is_http_url(provider.base_url):
+        issues.append(
+            ConfigIssue(f"{path}.base_url", f"expected an http(s) URL, got {provider.base_url!r}")
+        )
+    issues += _check_provider_flags(provider)
+    return issues
+
+
+def _check_provider_flags(provider: ModelProvider) -> list[ConfigIssue]:
+    path = provider.source_path
+    issues: list[ConfigIssue] = []
+    if provider.is_wildcard and provider.default:
+        issues.append(
+            ConfigIssue(f"{path}.default", f"wildcard model {provider.model!r} cannot be default")
+        )
+    if provider.passthrough_auth and provider.access_key:
+        issues.append(
+            ConfigIssue(
+                f"{path}.access_key",
+                "ignored: passthrough_auth forwards the client's credentials instead",
+                "warning",
+            )
+        )
+    return issues
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _check_unique_names(providers: list[ModelProvider]) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    first_seen: dict[str, str] = {}
+    for provider in providers:
+        name = provider.effective_name
+        if name in first_seen:
+            field = "name" if provider.name is not None else "model"
+            issues.append(
+                ConfigIssue(
+                    f"{provider.source_path}.{field}",
+                    f"duplicate model name {name!r} (first declared at {first_seen[name]})",
+                )
+            )
+        else:
+            first_seen[name] = provider.source_path
+    return issues
+
+
+def _check_defaults(providers: list[ModelProvider]) -> list[ConfigIssue]:
+    defaults = [provider for provider in providers if provider.default]
+    return [
+        ConfigIssue(
+            f"{extra.source_path}.default",
+            f"more than one model provider has default: true (first at {defaults[0].source_path})",
+        )
+        for extra in defaults[1:]
+    ]
+
+
+def _check_aliases(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    declared = {p.effective_name for p in config.model_providers} | {
+        p.model for p in config.model_providers
+    }
+    for alias, spec in config.model_aliases.items():
+        if alias in declared:
+            issues.append(
+                ConfigIssue(
+                    format_path(["model_aliases", alias]),
+                    f"alias {alias!r} has the same name as a declared model",
+                )
+            )
+        if not index.resolves(spec.target):
+            issues.append(
+                ConfigIssue(
+                    format_path(["model_aliases", alias, "target"]),
+                    f"{spec.target!r} is not a declared model"
+                    f"{did_you_mean(spec.target, sorted(declared))}",
+                )
+            )
+    return issues
+
+
+def _check_routes(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
+    declared = sorted(index.names)
+    return [
+        ConfigIssue(
+            format_path(["routing_preferences", r, "models", m]),
+            f"{model!r} is not a declared model{did_you_mean(model, declared)}",
+        )
+        for r, route in enumerate(config.routing_preferences)
+        for m, model in enumerate(route.models)
+        if not index.resolves(model) and model not in config.model_aliases
+    ]
+
+
+def _check_listeners(config: PlanoConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    seen: list[Listener] = []
+    names: dict[str, Listener] = {}
+    for listener in config.listeners:
+        clash = next((s for s in seen if _same_socket(s, listener)), None)
+        if clash is not None:
+            # Report at the listener the user wrote, never at the implicit one.
+            at, other = (clash, listener) if listener.implicit else (listener, clash)
+            issues.append(
+                ConfigIssue(
+                    f"{at.source_path}.port",
+                    f"port {at.port} is already used by {_describe_listener(other)}",
+                )
+            )
+        if listener.name in names and not listener.implicit:
+            issues.append(
+                ConfigIssue(
+                    f"{listener.source_path}.name",
+                    f"duplicate listener name {listener.name!r} "
+                    f"(first at {names[listener.name].source_path})",
+                )
+            )
+        names.setdefault(listener.name, listener)
+        seen.append(listener)
+    admin = config.gateway.admin_port
+    taken = next((s for s in config.listeners if s.port == admin), None)
+    if taken is not None:
+        issues.append(
+            ConfigIssue(
+                "gateway.admin_port",
+                f"port {admin} is already used by {_describe_listener(taken)}",
+            )
+        )
+    return issues
+
+
+def _same_socket(a: Listener, b: Listener) -> bool:
+    if a.port != b.port:
+        return False
+    return a.address == b.address or a.address in _ANY_ADDRESS or b.address in _ANY_ADDRESS
+
+
+def _describe_listener(listener: Listener) -> str:
+    if listener.implicit:
+        return "the model listener added because none is declared"
+    return f"listener {listener.name!r} ({listener.source_path})"

@@ -1,0 +1,287 @@
+"""Models for the Plano sections that Plano-for-Python accepts but does not act on yet.
+
+They are typed anyway so that a config written for Plano 0.4.36 validates here exactly as
+strictly as it would there, and so that the features landing later find their settings already
+parsed. Where Plano's own description is open-ended (``overrides``, ``prompt_guards``,
+``routing.routing_budget``), extra keys or any value are allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from plano.config.units import Duration
+
+__all__ = [
+    "Agent",
+    "ConfigModel",
+    "Endpoint",
+    "Filter",
+    "MetricsSource",
+    "OpenConfigModel",
+    "Overrides",
+    "PromptCaching",
+    "PromptTarget",
+    "PromptTargetEndpoint",
+    "PromptTargetParameter",
+    "RateLimit",
+    "RateLimitSelector",
+    "RateLimitValue",
+    "Routing",
+    "RoutingPreference",
+    "SelectionPolicy",
+    "SessionCache",
+    "SpanAttributes",
+    "StateStorage",
+    "Tracing",
+]
+
+
+class ConfigModel(BaseModel):
+    """Base of every config model: unknown keys are errors."""
+
+    # protected_namespaces=(): Plano's keys start with "model_" (model_providers, model_aliases).
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class OpenConfigModel(BaseModel):
+    """Base for sections Plano documents loosely: keys beyond the typed ones are kept."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+
+class SelectionPolicy(ConfigModel):
+    prefer: Literal["cheapest", "fastest", "none"] = Field(
+        description="How to order the route's candidate models: by cost, by latency, or as listed."
+    )
+
+
+class RoutingPreference(ConfigModel):
+    name: str = Field(description="Route name, returned in routing decisions.")
+    description: str = Field(
+        description="What conversations this route is for; the router model reads it."
+    )
+    models: list[str] = Field(
+        min_length=1, description="Candidate models for this route, in order of preference."
+    )
+    selection_policy: SelectionPolicy | None = Field(
+        default=None, description="Reorders the candidates by cost or latency."
+    )
+
+
+class MetricsSource(ConfigModel):
+    """A cost (DigitalOcean catalogue) or latency (Prometheus query) feed for ``prefer``."""
+
+    type: Literal["cost", "latency"] = Field(description="Which metric this source provides.")
+    provider: Literal["digitalocean", "prometheus"] = Field(
+        description="Where the metric comes from: digitalocean (cost) or prometheus (latency)."
+    )
+    refresh_interval: int | None = Field(
+        default=None, ge=1, description="Seconds between refreshes."
+    )
+    url: str | None = Field(default=None, description="Prometheus URL (latency sources).")
+    query: str | None = Field(default=None, description="PromQL query (latency sources).")
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Maps catalogue model keys to the model names used in routing_preferences.",
+    )
+
+    @model_validator(mode="after")
+    def _latency_needs_query(self) -> MetricsSource:
+        if self.type == "latency" and (self.url is None or self.query is None):
+            raise ValueError("a latency source needs both url and query")
+        return self
+
+
+class SessionCache(ConfigModel):
+    type: Literal["memory", "redis"] = Field(
+        default="memory", description="memory is per process; redis is shared across replicas."
+    )
+    url: str | None = Field(default=None, description="Redis URL, required for type redis.")
+    tenant_header: str | None = Field(
+        default=None, description="Header whose value scopes session keys per tenant."
+    )
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> SessionCache:
+        if self.type == "redis" and not self.url:
+            raise ValueError("session_cache of type redis needs a url")
+        return self
+
+
+class Routing(ConfigModel):
+    llm_provider: str | None = Field(default=None, description="Provider of the router model.")
+    model: str | None = Field(default=None, description="Router model name.")
+    session_ttl_seconds: int = Field(
+        default=600, ge=1, description="Lifetime of a session's pinned route, in seconds."
+    )
+    session_max_entries: int = Field(
+        default=10000, ge=1, le=10000, description="Most session pins kept at once."
+    )
+    session_cache: SessionCache | None = Field(
+        default=None, description="Where session pins are stored."
+    )
+    routing_budget: Any = Field(default=None, description="Budget for routing decisions.")
+    route_on_user_only: bool = Field(
+        default=False, description="Route on user messages only, ignoring assistant turns."
+    )
+
+
+class PromptCaching(ConfigModel):
+    enabled: bool = Field(default=False, description="Turn prompt-cache handling on.")
+    session_affinity: bool = Field(
+        default=False, description="Keep a session on one deployment so its cache stays warm."
+    )
+    inject_cache_control: bool = Field(
+        default=False, description="Add Anthropic cache_control markers to long prefixes."
+    )
+    min_prefix_tokens: int | None = Field(
+        default=None, ge=0, description="Shortest prefix worth marking for caching."
+    )
+    session_ttl_seconds: int | None = Field(
+        default=None, ge=1, description="How long a session stays pinned for caching."
+    )
+
+
+class Agent(ConfigModel):
+    id: str = Field(description="Agent id, referenced by agent listeners.")
+    url: str = Field(description="URL of the agent's OpenAI-compatible chat completions server.")
+
+
+class Filter(ConfigModel):
+    id: str = Field(description="Filter id, referenced by input_filters / output_filters.")
+    url: str = Field(description="URL of the filter server.")
+    type: Literal["mcp", "http"] = Field(
+        default="mcp", description="mcp: a tools/call of `tool`; http: POST of the body."
+    )
+    transport: Literal["streamable-http"] | None = Field(default=None, description="MCP transport.")
+    tool: str | None = Field(default=None, description="MCP tool to call.")
+
+
+class Endpoint(ConfigModel):
+    endpoint: str = Field(description="host:port of the upstream.")
+    connect_timeout: Duration | None = Field(default=None, description="TCP connect timeout.")
+    protocol: Literal["http", "https"] = Field(default="http", description="Upstream scheme.")
+    http_host: str | None = Field(default=None, description="Host header to send.")
+
+
+class PromptTargetParameter(ConfigModel):
+    name: str = Field(description="Parameter name.")
+    description: str = Field(description="What the parameter means, for the function caller.")
+    type: str = Field(description="JSON type of the parameter.")
+    required: bool = Field(default=False, description="Whether the parameter must be given.")
+    default: Any = Field(default=None, description="Value used when the parameter is absent.")
+    enum: list[Any] | None = Field(default=None, description="Allowed values.")
+    in_path: bool = Field(default=False, description="Substitute the value into the path.")
+    format: str | None = Field(default=None, description="Format hint (e.g. date).")
+
+
+class PromptTargetEndpoint(ConfigModel):
+    name: str = Field(description="Name of an entry in `endpoints`.")
+    path: str = Field(description="Request path on that endpoint.")
+    http_method: Literal["GET", "POST"] = Field(default="POST", description="HTTP method.")
+    http_headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with the call."
+    )
+
+
+class PromptTarget(ConfigModel):
+    name: str = Field(description="Target name.")
+    description: str = Field(description="What the target does, for intent matching.")
+    default: bool = Field(default=False, description="Used when no other target matches.")
+    auto_llm_dispatch_on_response: bool = Field(
+        default=False, description="Send the endpoint's reply through a model."
+    )
+    parameters: list[PromptTargetParameter] = Field(
+        default_factory=list, description="Typed function parameters."
+    )
+    endpoint: PromptTargetEndpoint | None = Field(default=None, description="Where the call goes.")
+    system_prompt: str | None = Field(default=None, description="System prompt for this target.")
+
+
+class Overrides(OpenConfigModel):
+    upstream_connect_timeout: Duration | None = Field(
+        default=None,
+        description="Connect timeout for upstream providers (Plano's default 5s); used as "
+        "gateway.connect_timeout when that is not set.",
+    )
+    upstream_tls_ca_path: str | None = Field(
+        default=None, description="CA bundle for upstream TLS verification."
+    )
+    llm_routing_model: str | None = Field(default=None, description="Router model name.")
+    agent_orchestration_model: str | None = Field(
+        default=None, description="Agent orchestrator model name."
+    )
+    orchestrator_model_context_length: int | None = Field(
+        default=None, ge=1, description="Context window of the router/orchestrator (8192)."
+    )
+    disable_signals: bool | None = Field(
+        default=None, description="Skip agentic signal analysis on responses."
+    )
+    prompt_target_intent_matching_threshold: float | None = Field(
+        default=None, description="Intent matching threshold for prompt targets."
+    )
+    optimize_context_window: bool | None = Field(
+        default=None, description="Trim conversations to the model's context window."
+    )
+    use_agent_orchestrator: bool | None = Field(
+        default=None, description="Route through the agent orchestrator."
+    )
+
+
+class RateLimitSelector(ConfigModel):
+    key: str = Field(description="Header name the limit is keyed on.")
+    value: str = Field(description="Header value the limit applies to (`*` for each value).")
+
+
+class RateLimitValue(ConfigModel):
+    tokens: int = Field(ge=0, description="Tokens allowed per unit.")
+    unit: Literal["second", "minute", "hour", "day"] = Field(description="Window length.")
+
+
+class RateLimit(ConfigModel):
+    model: str = Field(description="Model the limit applies to.")
+    selector: RateLimitSelector = Field(description="Which requests share the limit.")
+    limit: RateLimitValue = Field(description="How many tokens per window.")
+
+
+class StateStorage(ConfigModel):
+    type: Literal["memory", "postgres"] = Field(
+        description="Where /v1/responses conversation state is kept."
+    )
+    connection_string: str | None = Field(
+        default=None, description="Postgres connection string, required for type postgres."
+    )
+
+    @model_validator(mode="after")
+    def _postgres_needs_dsn(self) -> StateStorage:
+        if self.type == "postgres" and not self.connection_string:
+            raise ValueError("state_storage of type postgres needs a connection_string")
+        return self
+
+
+class SpanAttributes(ConfigModel):
+    header_prefixes: list[str] = Field(
+        default_factory=list, description="Request headers with these prefixes become attributes."
+    )
+    static: dict[str, str] = Field(
+        default_factory=dict, description="Attributes added to every span."
+    )
+
+
+class Tracing(ConfigModel):
+    random_sampling: int = Field(
+        default=0, ge=0, le=100, description="Percentage of requests traced."
+    )
+    trace_arch_internal: bool = Field(default=False, description="Trace Plano's internal calls.")
+    opentracing_grpc_endpoint: str = Field(
+        default="http://localhost:4317", description="OTLP gRPC collector."
+    )
+    span_attributes: SpanAttributes | None = Field(
+        default=None, description="Extra span attributes."
+    )
+    exporters: list[dict[str, Any]] = Field(
+        default_factory=list, description="Additional exporters (e.g. posthog)."
+    )

@@ -1,0 +1,162 @@
+"""Plano keys we accept but do not act on yet are reported, never silently ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from plano.config import UNSUPPORTED, ConfigIssue, check_config, find_unsupported
+
+
+def _unsupported(data: dict[str, Any]) -> list[str]:
+    config, issues = check_config(data, {})
+    assert config is not None, [str(issue) for issue in issues]
+    assert all(
+        issue.message == "accepted, not supported yet"
+        for issue in issues
+        if issue.severity == "unsupported"
+    )
+    return [issue.path for issue in issues if issue.severity == "unsupported"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("agents", [{"id": "a", "url": "http://a"}]),
+        ("filters", [{"id": "f", "url": "http://f"}]),
+        ("endpoints", {"api": {"endpoint": "api:80"}}),
+        ("prompt_targets", [{"name": "t", "description": "d"}]),
+        ("model_metrics_sources", [{"type": "cost", "provider": "digitalocean"}]),
+        ("routing", {"session_ttl_seconds": 60}),
+        ("prompt_caching", {"enabled": True}),
+        (
+            "ratelimits",
+            [
+                {
+                    "model": "m",
+                    "selector": {"key": "k", "value": "v"},
+                    "limit": {"tokens": 1, "unit": "minute"},
+                }
+            ],
+        ),
+        ("state_storage", {"type": "memory"}),
+        ("tracing", {"random_sampling": 10}),
+        ("system_prompt", "be nice"),
+        ("mode", "llm"),
+        ("prompt_guards", {"input_guards": {"jailbreak": {"on_exception": {"message": "no"}}}}),
+    ],
+)
+def test_top_level_sections(base: dict[str, Any], key: str, value: object) -> None:
+    base[key] = value
+    assert _unsupported(base) == [key]
+
+
+def test_routing_preferences_section(base: dict[str, Any]) -> None:
+    base["routing_preferences"] = [{"name": "c", "description": "d", "models": ["openai/gpt-4o"]}]
+    assert _unsupported(base) == ["routing_preferences"]
+
+
+def test_overrides_except_upstream_connect_timeout(base: dict[str, Any]) -> None:
+    base["overrides"] = {
+        "upstream_connect_timeout": "3s",
+        "llm_routing_model": "router",
+        "disable_signals": True,
+    }
+    assert _unsupported(base) == ["overrides.llm_routing_model", "overrides.disable_signals"]
+
+
+def test_overrides_with_only_connect_timeout_is_supported(base: dict[str, Any]) -> None:
+    base["overrides"] = {"upstream_connect_timeout": "3s"}
+    assert _unsupported(base) == []
+
+
+def test_agent_and_prompt_listeners(base: dict[str, Any]) -> None:
+    base["listeners"] += [
+        {"type": "agent", "name": "a", "port": 8001, "agents": [{"id": "x", "description": "y"}]},
+        {"type": "prompt", "name": "p", "port": 10000},
+    ]
+    assert _unsupported(base) == ["listeners[1]", "listeners[2]"]
+
+
+def test_listener_filters_and_router(base: dict[str, Any]) -> None:
+    base["listeners"][0].update(
+        {"input_filters": ["pii"], "output_filters": ["audit"], "router": "plano_orchestrator_v1"}
+    )
+    assert _unsupported(base) == [
+        "listeners[0].input_filters",
+        "listeners[0].output_filters",
+        "listeners[0].router",
+    ]
+
+
+def test_legacy_ingress_listener(base: dict[str, Any]) -> None:
+    base["listeners"] = {"ingress_traffic": {"port": 10000}, "egress_traffic": {"port": 12000}}
+    assert _unsupported(base) == ["listeners.ingress_traffic"]
+
+
+def test_provider_http_host_and_inline_routes(base: dict[str, Any]) -> None:
+    base["model_providers"][0]["http_host"] = "api.openai.com"
+    base["llm_providers"] = [
+        {
+            "model": "openai/gpt-4o-mini",
+            "routing_preferences": [{"name": "chat", "description": "small talk"}],
+        }
+    ]
+    assert _unsupported(base) == [
+        "model_providers[0].http_host",
+        "llm_providers[0].routing_preferences",
+    ]
+
+
+def test_empty_sections_are_not_reported(base: dict[str, Any]) -> None:
+    base.update({"agents": [], "endpoints": {}, "tracing": None})
+    base["listeners"][0]["input_filters"] = []
+    assert _unsupported(base) == []
+
+
+def test_supported_keys_are_not_reported(base: dict[str, Any]) -> None:
+    base["model_aliases"] = {"smart": {"target": "openai/gpt-4o"}}
+    base["gateway"] = {"workers": 2}
+    base["listeners"][0]["timeout"] = "30s"
+    assert _unsupported(base) == []
+
+
+def test_table_is_data_removing_a_row_stops_the_report(
+    base: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import plano.config.unsupported as unsupported
+
+    table = dict(unsupported.UNSUPPORTED)
+    del table["tracing"]
+    monkeypatch.setattr(unsupported, "UNSUPPORTED", table)
+    issues = find_unsupported({"tracing": {"random_sampling": 5}, "agents": [{"id": "a"}]})
+    assert issues == [ConfigIssue("agents", "accepted, not supported yet", "unsupported")]
+
+
+def test_table_lists_every_unsupported_plano_section() -> None:
+    for key in (
+        "agents",
+        "filters",
+        "endpoints",
+        "prompt_targets",
+        "routing_preferences",
+        "model_metrics_sources",
+        "routing",
+        "prompt_caching",
+        "ratelimits",
+        "state_storage",
+        "tracing",
+        "overrides",
+    ):
+        assert UNSUPPORTED[key] is True
+    assert UNSUPPORTED["overrides.upstream_connect_timeout"] is False
+
+
+def test_unsupported_is_reported_even_with_warnings(base: dict[str, Any]) -> None:
+    base["tracing"] = {"opentracing_grpc_endpoint": "$OTEL"}
+    _, issues = check_config(base, {})
+    assert [(issue.severity, str(issue)) for issue in issues] == [
+        ("warning", "tracing.opentracing_grpc_endpoint: environment variable OTEL is not set"),
+        ("unsupported", "tracing: accepted, not supported yet"),
+    ]
