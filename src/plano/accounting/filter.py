@@ -32,8 +32,9 @@ class AccountingFilter(Filter):
         """The usage to bill: reported, or counted when an answer streamed without it."""
         if ctx.usage is not None or ctx.request is None or ctx.deployment is None:
             return ctx.usage
-        if not ctx.output_text and ctx.status >= 400 and not ctx.upstream_headers_ns:
-            return None  # nothing reached a model: nothing to bill
+        if not ctx.output_text and ctx.status >= 400:
+            # Refused (4xx/5xx before any output): providers do not bill a rejected request.
+            return None
         model = ctx.deployment.model_id
         return Usage(
             input_tokens=self.counter.count_request(ctx.request, model),

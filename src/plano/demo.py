@@ -1,0 +1,298 @@
+"""``plano demo``: the gateway with simulated providers, a little traffic, and a report.
+
+Everything runs in one process on 127.0.0.1: no keys, no network. The config it serves is an
+ordinary Plano config (written to ``.plano/demo-config.yaml``) whose providers point at the
+simulators, so what the demo shows is what ``plano up`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import yaml
+from aiohttp import web
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from plano.config import PlanoConfig, check_config
+from plano.server.runner import build_gateway
+from plano.sim import SimOptions, SimServer
+
+__all__ = ["run_demo"]
+
+console = Console(highlight=False)
+if not console.is_terminal:
+    console.width = max(console.width, 110)  # logs and CI: keep the table on one line per row
+
+
+@dataclass(slots=True)
+class Shot:
+    """One demo request and what came back."""
+
+    label: str
+    body: dict[str, Any]
+    status: int = 0
+    provider: str = "-"
+    model: str = "-"
+    text: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost: str | None = None
+    latency_ms: float = 0.0
+    overhead_ms: str = "-"
+    error: str | None = None
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+
+def demo_config(sims: dict[str, str]) -> dict[str, Any]:
+    """A Plano v0.4.0 config whose providers are the simulators."""
+    return {
+        "version": "v0.4.0",
+        "listeners": [{"type": "model", "name": "llm", "port": 12000, "timeout": "30s"}],
+        "model_providers": [
+            {
+                "model": "openai/gpt-4o-mini",
+                "access_key": "$OPENAI_API_KEY",
+                "base_url": sims["openai"],
+                "default": True,
+            },
+            {"model": "openai/gpt-4o", "access_key": "sim-key", "base_url": sims["openai"]},
+            {
+                "model": "groq/llama-3.3-70b-versatile",
+                "access_key": "sim-key",
+                "base_url": sims["groq"],
+            },
+            {
+                "model": "mistral/mistral-small-latest",
+                "access_key": "sim-key",
+                "base_url": sims["flaky"],
+            },
+        ],
+        "model_aliases": {
+            "fast": {"target": "groq/llama-3.3-70b-versatile"},
+            "smart": {"target": "openai/gpt-4o"},
+        },
+    }
+
+
+def _shots() -> list[Shot]:
+    user = [{"role": "user", "content": "Say hello to the Plano demo."}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"location": {"type": "string"}},
+                    "required": ["location"],
+                },
+            },
+        }
+    ]
+    return [
+        Shot("default model (no model given)", {"messages": user}),
+        Shot("alias 'smart'", {"model": "smart", "messages": user}),
+        Shot("alias 'fast', streamed", {"model": "fast", "messages": user, "stream": True}),
+        Shot(
+            "stream with include_usage",
+            {
+                "model": "openai/gpt-4o-mini",
+                "messages": user,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            },
+        ),
+        Shot(
+            "tool call",
+            {
+                "model": "gpt-4o",
+                "messages": [{"role": "user", "content": "What's the weather in Paris?"}],
+                "tools": tools,
+            },
+        ),
+        Shot("provider returns 429", {"model": "mistral/mistral-small-latest", "messages": user}),
+        Shot("unknown model", {"model": "gpt-4o-mimi", "messages": user}),
+        Shot("wrong type", {"model": "fast", "messages": user, "max_tokens": "ten"}),
+    ]
+
+
+async def _send(session: aiohttp.ClientSession, url: str, shot: Shot) -> None:
+    t0 = time.perf_counter()
+    async with session.post(url, data=orjson.dumps(shot.body)) as resp:
+        shot.status = resp.status
+        shot.provider = resp.headers.get("x-plano-provider", "-")
+        shot.model = resp.headers.get("x-plano-model", "-")
+        shot.overhead_ms = resp.headers.get("x-plano-overhead-ms", "-")
+        if shot.body.get("stream") and resp.status == 200:
+            pieces = []
+            async for line in resp.content:
+                if line.startswith(b"data: {"):
+                    chunk = orjson.loads(line[6:])
+                    for c in chunk.get("choices") or ():
+                        pieces.append((c.get("delta") or {}).get("content") or "")
+            shot.text = "".join(pieces)
+        else:
+            data = orjson.loads(await resp.read())
+            if resp.status >= 400:
+                shot.error = data["error"]["message"]
+            else:
+                msg = data["choices"][0]["message"]
+                calls = msg.get("tool_calls") or []
+                shot.text = msg.get("content") or " ".join(
+                    f"{c['function']['name']}({c['function']['arguments']})" for c in calls
+                )
+        shot.latency_ms = (time.perf_counter() - t0) * 1000
+        shot.error = shot.error or None
+        request_id = resp.headers.get("x-request-id")
+    if request_id:
+        await _fill_usage(session, url.rsplit("/v1/", 1)[0], request_id, shot)
+
+
+async def _fill_usage(
+    session: aiohttp.ClientSession, base: str, request_id: str, shot: Shot
+) -> None:
+    # The ledger is written after the answer (off the hot path): give it a moment.
+    for _ in range(20):
+        async with session.get(f"{base}/plano/v1/requests/{request_id}") as resp:
+            if resp.status == 200:
+                rec = orjson.loads(await resp.read())
+                shot.input_tokens = rec["input_tokens"]
+                shot.output_tokens = rec["output_tokens"]
+                shot.cached_tokens = rec["cache_read_tokens"]
+                shot.cost = rec["cost_usd"]
+                return
+        await asyncio.sleep(0.02)
+
+
+def _table(shots: list[Shot]) -> Table:
+    t = Table(title="Requests through Plano", title_justify="left")
+    for col, justify in (
+        ("#", "right"),
+        ("request", "left"),
+        ("status", "right"),
+        ("answered by", "left"),
+        ("tokens in/out", "right"),
+        ("cost $", "right"),
+        ("ms", "right"),
+        ("plano ms", "right"),
+    ):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for n, s in enumerate(shots, 1):
+        ok = s.status < 400
+        tokens = f"{s.input_tokens}/{s.output_tokens}" if s.input_tokens is not None else "-"
+        t.add_row(
+            str(n),
+            s.label,
+            f"[{'green' if ok else 'red'}]{s.status}[/]",
+            f"{s.provider}/{s.model}" if s.provider != "-" else "-",
+            tokens,
+            f"{float(s.cost):.6f}" if s.cost else "-",
+            f"{s.latency_ms:.1f}",
+            s.overhead_ms,
+        )
+    return t
+
+
+def _answers(shots: list[Shot]) -> None:
+    for n, s in enumerate(shots, 1):
+        if s.status < 400:
+            console.print(f"[dim]{n:>2}[/] {s.text[:100]}", soft_wrap=True)
+        else:
+            console.print(f"[dim]{n:>2}[/] [red]{s.error}[/]", soft_wrap=True)
+
+
+@contextlib.asynccontextmanager
+async def _simulators() -> AsyncIterator[dict[str, str]]:
+    async with (
+        SimServer(SimOptions(name="openai", latency_ms=40, tokens_per_second=300)) as openai,
+        SimServer(SimOptions(name="groq", latency_ms=8, tokens_per_second=1200)) as groq,
+        SimServer(SimOptions(name="mistral", fault="429", retry_after=2)) as flaky,
+    ):
+        yield {"openai": openai.url, "groq": groq.url, "flaky": flaky.url}
+
+
+async def _serve(config: PlanoConfig, port: int) -> AsyncIterator[str]:
+    gateway = build_gateway(config)
+    runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def _demo(port: int, keep: bool) -> int:
+    async with _simulators() as sims:
+        raw = demo_config(sims)
+        config, issues = check_config(raw, {**os.environ, "OPENAI_API_KEY": "sim-key"})
+        if config is None:
+            for i in issues:
+                console.print(f"[red]{i}[/]")
+            return 1
+        Path(".plano").mkdir(exist_ok=True)
+        Path(".plano/demo-config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        port = _free_port(port)
+        async with contextlib.asynccontextmanager(_serve)(config, port) as base:
+            console.print(
+                Panel.fit(
+                    f"Plano gateway on [bold]{base}[/] with 3 simulated providers\n"
+                    "config: .plano/demo-config.yaml (an ordinary Plano config)",
+                    title="plano demo",
+                )
+            )
+            shots = _shots()
+            async with aiohttp.ClientSession() as session:
+                for shot in shots:
+                    await _send(session, f"{base}/v1/chat/completions", shot)
+                console.print(_table(shots))
+                _answers(shots)
+                async with session.get(f"{base}/plano/v1/usage") as resp:
+                    totals = orjson.loads(await resp.read())["totals"]
+            console.print(
+                f"totals: {totals['requests']} requests, {totals['errors']} errors, "
+                f"{totals['input_tokens']} in / {totals['output_tokens']} out tokens, "
+                f"${float(totals['cost_usd']):.6f}"
+            )
+            if keep:
+                console.print(
+                    f"\nserving until Ctrl-C. try:\n  curl -s {base}/v1/chat/completions "
+                    "-H 'content-type: application/json' "
+                    '-d \'{"model":"fast","messages":[{"role":"user","content":"hi"}]}\'\n'
+                    f"  curl -s {base}/plano/v1/usage"
+                )
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.Event().wait()
+    return 0
+
+
+def run_demo(port: int = 12000, keep: bool = False) -> int:
+    try:
+        import uvloop
+
+        return uvloop.run(_demo(port, keep))
+    except KeyboardInterrupt:
+        return 0
