@@ -234,6 +234,13 @@ async def _simulators() -> AsyncIterator[dict[str, str]]:
         yield {"openai": openai.url, "groq": groq.url, "flaky": flaky.url}
 
 
+def _write_config(raw: dict[str, Any]) -> None:
+    """Start-up, before any traffic: a blocking write is fine here."""
+    Path(".plano").mkdir(exist_ok=True)
+    Path(".plano/demo-config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@contextlib.asynccontextmanager
 async def _serve(config: PlanoConfig, port: int) -> AsyncIterator[str]:
     gateway = build_gateway(config)
     runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None)
@@ -253,10 +260,9 @@ async def _demo(port: int, keep: bool) -> int:
             for i in issues:
                 console.print(f"[red]{i}[/]")
             return 1
-        Path(".plano").mkdir(exist_ok=True)
-        Path(".plano/demo-config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        _write_config(raw)
         port = _free_port(port)
-        async with contextlib.asynccontextmanager(_serve)(config, port) as base:
+        async with _serve(config, port) as base:
             console.print(
                 Panel.fit(
                     f"Plano gateway on [bold]{base}[/] with 3 simulated providers\n"
