@@ -149,9 +149,9 @@ class Ledger:
 
     def flush(self) -> None:
         batch, self._pending = self._pending, []
-        if batch:
-            lines = b"\n".join(orjson.dumps(r.to_json()) for r in batch)
-            access_log.info("%s", lines.decode())
+        for r in batch:
+            # One JSON object per record, so log shippers can parse each line.
+            access_log.info("%s", orjson.dumps(r.to_json()).decode())
 
     async def _loop(self) -> None:
         while True:

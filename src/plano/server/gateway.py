@@ -141,6 +141,15 @@ class Gateway:
             ctx.client_closed = True
             ctx.status = 499
             raise
+        except Exception:
+            # A bug, not a client or provider problem: log it with its traceback, answer a
+            # client-shaped 500 that names the request id and nothing else.
+            log.exception("unexpected error in request %s", ctx.request_id)
+            bug = PlanoError(f"Internal gateway error (request id {ctx.request_id}).")
+            if isinstance(ctx.state.get("stream"), web.StreamResponse):
+                await fail_stream(ctx, ctx.state["stream"], shape, bug)
+                return ctx.state["stream"]  # type: ignore[no-any-return]
+            return self._error(ctx, shape, bug)
         finally:
             self.in_flight -= 1
             if not ctx.end_ns:
