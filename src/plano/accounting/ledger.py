@@ -143,7 +143,7 @@ class Ledger:
             "by_model": [
                 {"provider": p, "model": m, **t.to_json()} for (p, m), t in self.by_model.items()
             ],
-            "recent": [r.to_json() for r in list(self.recent)[-last:]],
+            "recent": [r.to_json() for r in list(self.recent)[-last:]] if last > 0 else [],
             "generated_at": time.time(),
         }
 

@@ -26,24 +26,23 @@ class SSEParser:
     ``data`` lines joined with ``\\n``, ``event``/``id`` fields, comments ignored, CRLF, CR or
     LF line ends."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_skip_lf")
 
     def __init__(self) -> None:
         self._buf = b""
+        self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
-            # Normalise line ends; a lone trailing CR may be the first half of CRLF.
-            tail_cr = buf.endswith(b"\r")
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            if tail_cr:
-                buf = buf[:-1]
-                self._buf = b""
-                events = self._split(buf)
-                self._buf += b"\r"
-                return events
-        return self._split(buf)
+        if self._skip_lf:
+            # The previous chunk ended in CR: a leading LF here is the second half of CRLF.
+            self._skip_lf = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+        if b"\r" in chunk:
+            # A trailing CR already ends its line (so CR-only streams are not held back).
+            self._skip_lf = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return self._split(self._buf + chunk if self._buf else chunk)
 
     def _split(self, buf: bytes) -> list[SSEEvent]:
         events: list[SSEEvent] = []
@@ -62,7 +61,7 @@ class SSEParser:
 
     def flush(self) -> list[SSEEvent]:
         """Events left when the stream ends without a final blank line."""
-        buf, self._buf = self._buf.rstrip(b"\r\n"), b""
+        buf, self._buf = self._buf.rstrip(b"\n"), b""
         if not buf:
             return []
         ev = _parse_block(buf)

@@ -7,6 +7,7 @@ provider's answer (body, error or SSE events) back into canonical values. IO liv
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -70,16 +71,15 @@ def join_url(base_url: str, default_path: str) -> str:
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from a ``Retry-After`` (or ``retry-after-ms``) header; dates are ignored."""
-    ms = headers.get("retry-after-ms")
-    if ms:
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if not value:
+            continue
         try:
-            return float(ms) / 1000
+            seconds = float(value) / scale
         except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+            continue
+        # A hostile or broken header must not become nan/inf/negative downstream.
+        if math.isfinite(seconds):
+            return min(max(seconds, 0.0), 86_400.0)
+    return None

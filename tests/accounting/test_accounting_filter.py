@@ -1,0 +1,172 @@
+"""AccountingFilter: which usage is billed, its cost, and the ledger record it writes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from plano.accounting.filter import AccountingFilter
+from plano.accounting.ledger import Ledger
+from plano.accounting.pricing import PriceBook
+from plano.accounting.tokens import TokenCounter
+from plano.core.model import ChatRequest, Message, TextPart, Usage
+from plano.errors import UpstreamConnectError, UpstreamStatusError
+from plano.pipeline.context import Attempt, RequestContext
+from plano.pipeline.filters import FilterChain
+from plano.providers.table import KNOWN_PROVIDERS
+from plano.routing.catalog import Deployment
+
+MS = 1_000_000
+DEP = Deployment(
+    name="openai/gpt-4o",
+    provider="openai",
+    model_id="gpt-4o",
+    spec=KNOWN_PROVIDERS["openai"],
+    base_url="https://api.openai.com",
+    access_key="sk-test",
+)
+
+
+@pytest.fixture
+def acct() -> AccountingFilter:
+    # An unloaded counter estimates ~4 characters a token: deterministic and instant.
+    return AccountingFilter(Ledger(), PriceBook(), TokenCounter())
+
+
+def _ctx(*, stream: bool = True) -> RequestContext:
+    ctx = RequestContext(request_id="req_a", shape="openai_chat", headers={}, started_ns=1_000 * MS)
+    ctx.request = ChatRequest(
+        model="fast", messages=[Message("user", [TextPart("x" * 40)])], stream=stream
+    )
+    ctx.deployment = DEP
+    return ctx
+
+
+def test_reported_usage_wins(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.usage = Usage(7, 3)
+    ctx.output_text = ["ignored"]
+    assert acct.settle_usage(ctx) is ctx.usage
+
+
+def test_stream_without_usage_is_estimated(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.upstream_headers_ns = 1_001 * MS
+    ctx.output_text = ["a" * 20, "b" * 20]
+    u = acct.settle_usage(ctx)
+    # 3 priming + 3 per message + 40 chars / 4; output 40 chars / 4.
+    assert u == Usage(input_tokens=3 + 3 + 10, output_tokens=10, estimated=True)
+
+
+def test_stream_cut_after_some_output_is_still_billed(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.upstream_headers_ns = 1_001 * MS
+    ctx.output_text = ["partial answer"]
+    ctx.status = 502
+    u = acct.settle_usage(ctx)
+    assert u is not None and u.estimated and u.output_tokens > 0
+
+
+def test_nothing_billed_when_nothing_reached_a_model(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.status = 502
+    ctx.error = UpstreamConnectError("refused")
+    assert acct.settle_usage(ctx) is None
+
+
+def test_nothing_billed_without_a_request_or_deployment(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.deployment = None
+    assert acct.settle_usage(ctx) is None
+    ctx = _ctx()
+    ctx.request = None
+    assert acct.settle_usage(ctx) is None
+
+
+@pytest.mark.parametrize("status", [429, 400, 500])
+def test_nothing_billed_for_an_upstream_error_status(acct: AccountingFilter, status: int) -> None:
+    ctx = _ctx(stream=False)
+    ctx.upstream_start_ns = 1_001 * MS
+    ctx.upstream_headers_ns = 1_002 * MS  # the error answer's headers arrived
+    ctx.status = status
+    ctx.error = UpstreamStatusError("no", status=status)
+    assert acct.settle_usage(ctx) is None
+
+
+def test_non_stream_answer_without_usage_is_estimated(acct: AccountingFilter) -> None:
+    ctx = _ctx(stream=False)
+    ctx.upstream_headers_ns = 1_001 * MS
+    u = acct.settle_usage(ctx)
+    assert u is not None and u.estimated and u.input_tokens == 3 + 3 + 10
+
+
+async def test_on_complete_writes_a_priced_record(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.usage = Usage(1000, 500, cache_read_tokens=200)
+    ctx.attempts = [Attempt("openai/gpt-4o", 200)]
+    ctx.upstream_start_ns = 1_002 * MS
+    ctx.upstream_end_ns = 1_090 * MS
+    ctx.first_token_ns = 1_020 * MS
+    ctx.end_ns = 1_095 * MS
+    ctx.principal = "team-a"
+    await acct.on_complete(ctx)
+    assert ctx.cost == Decimal("0.00725")
+    (rec,) = acct.ledger.recent
+    assert rec.request_id == "req_a"
+    assert (rec.provider, rec.model, rec.model_requested) == ("openai", "gpt-4o", "fast")
+    assert rec.stream is True and rec.status == 200
+    assert rec.cost == Decimal("0.00725")
+    assert rec.total_ms == pytest.approx(95.0)
+    assert rec.overhead_ms == pytest.approx(7.0)
+    assert rec.ttft_ms == pytest.approx(20.0)
+    assert rec.attempts == 1
+    assert rec.error is None
+    assert rec.principal == "team-a"
+    assert acct.ledger.totals.cost == Decimal("0.00725")
+
+
+async def test_on_complete_of_a_failed_request(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.status = 502
+    ctx.error = UpstreamConnectError("refused")
+    ctx.end_ns = 1_001 * MS
+    await acct.on_complete(ctx)
+    (rec,) = acct.ledger.recent
+    assert rec.usage is None and rec.cost is None
+    assert rec.error == "upstream_connect"
+    assert acct.ledger.totals.errors == 1
+    assert acct.ledger.totals.unpriced == 0
+
+
+async def test_on_complete_without_a_deployment(acct: AccountingFilter) -> None:
+    ctx = RequestContext(request_id="r", shape="openai_chat", headers={})
+    ctx.status = 400
+    await acct.on_complete(ctx)
+    (rec,) = acct.ledger.recent
+    assert (rec.provider, rec.model, rec.model_requested) == ("", "", "")
+
+
+async def test_estimated_usage_is_priced_and_flagged(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.upstream_headers_ns = 1_001 * MS
+    ctx.output_text = ["y" * 40]
+    await acct.on_complete(ctx)
+    (rec,) = acct.ledger.recent
+    assert rec.usage is not None and rec.usage.estimated
+    assert rec.cost is not None and rec.cost > 0
+    assert rec.to_json()["usage_estimated"] is True
+
+
+async def test_runs_through_the_chain_and_start_close_drive_the_ledger(
+    acct: AccountingFilter,
+) -> None:
+    chain = FilterChain([acct])
+    await chain.start()
+    assert acct.ledger._task is not None
+    ctx = _ctx()
+    ctx.usage = Usage(1, 1)
+    chain.complete(ctx)
+    await chain.close()
+    assert acct.ledger._task is None
+    assert acct.ledger.find("req_a") is not None

@@ -1,0 +1,231 @@
+"""ModelCatalog: resolution order, not-found hints, defaults, wildcard deployments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pytest
+
+from plano.errors import ConfigError, InvalidRequest, ModelNotFound
+from plano.providers.table import KNOWN_PROVIDERS
+from plano.routing.catalog import Deployment, ModelCatalog
+
+
+@dataclass
+class Entry:
+    model: str
+    name: str | None = None
+    access_key: str | None = "sk-test"
+    default: bool | None = None
+    base_url: str | None = None
+    passthrough_auth: bool | None = None
+    headers: Mapping[str, str] | None = field(default=None)
+    provider_interface: str | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0]
+
+    @property
+    def model_id(self) -> str:
+        return self.model.split("/", 1)[1]
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.model_id == "*"
+
+
+@dataclass
+class Alias:
+    target: str
+
+
+def test_exact_provider_model() -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o"), Entry("groq/gpt-4o")])
+    d = cat.resolve("groq/gpt-4o")
+    assert (d.name, d.provider, d.model_id) == ("groq/gpt-4o", "groq", "gpt-4o")
+    assert d.base_url == "https://api.groq.com/openai"
+    assert d.family == "openai"
+    assert d.access_key == "sk-test"
+
+
+def test_bare_model_id_picks_the_first_declared() -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o"), Entry("groq/gpt-4o")])
+    assert cat.resolve("gpt-4o").provider == "openai"
+
+
+def test_name_resolves() -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o", name="primary")])
+    assert cat.resolve("primary").name == "openai/gpt-4o"
+
+
+def test_alias_wins_over_everything() -> None:
+    cat = ModelCatalog(
+        [Entry("openai/gpt-4o"), Entry("anthropic/claude-sonnet-4-5")],
+        {"openai/gpt-4o": Alias("anthropic/claude-sonnet-4-5"), "fast": Alias("gpt-4o")},
+    )
+    assert cat.resolve("openai/gpt-4o").provider == "anthropic"
+    assert cat.resolve("fast").provider == "openai"  # an alias target may be a bare id
+
+
+def test_exact_wins_over_name_and_name_over_bare() -> None:
+    cat = ModelCatalog(
+        [
+            Entry("openai/gpt-4o-mini"),
+            # This entry's name collides with the first entry's exact key: exact wins.
+            Entry("groq/llama", name="openai/gpt-4o-mini"),
+            # A name equal to another entry's bare model id: the name wins.
+            Entry("mistral/mistral-large", name="llama"),
+        ]
+    )
+    assert cat.resolve("openai/gpt-4o-mini").provider == "openai"
+    assert cat.resolve("llama").provider == "mistral"
+
+
+def test_bare_wins_over_wildcard_and_exact_over_wildcard() -> None:
+    cat = ModelCatalog([Entry("openai/*", access_key="sk-wild"), Entry("openai/gpt-4o")])
+    assert cat.resolve("openai/gpt-4o").access_key == "sk-test"
+    wild = cat.resolve("openai/o3")
+    assert (wild.name, wild.model_id, wild.access_key) == ("openai/o3", "o3", "sk-wild")
+
+
+def test_wildcard_keeps_everything_but_the_model() -> None:
+    cat = ModelCatalog(
+        [Entry("openai/*", base_url="http://127.0.0.1:9/v1", headers={"x-team": "a"})]
+    )
+    d = cat.resolve("openai/gpt-5")
+    assert d.base_url == "http://127.0.0.1:9/v1"
+    assert d.headers == (("x-team", "a"),)
+    assert cat.resolve("openai/gpt-5") is d  # cached
+    with pytest.raises(ModelNotFound):
+        cat.resolve("openai/")  # a wildcard needs a model id
+    with pytest.raises(ModelNotFound):
+        cat.resolve("anthropic/claude")  # no wildcard for that provider
+    assert "openai/*" in cat.names()
+    assert cat.deployments == []  # a wildcard is not a concrete deployment
+
+
+@pytest.mark.parametrize("name", ["", "none"])
+def test_default_for_empty_or_none(name: str) -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o"), Entry("groq/llama", default=True)])
+    assert cat.resolve(name).provider == "groq"
+
+
+def test_first_default_wins() -> None:
+    cat = ModelCatalog([Entry("openai/a", default=True), Entry("groq/b", default=True)])
+    assert cat.default is not None and cat.default.provider == "openai"
+
+
+def test_missing_model_without_default_is_invalid_request() -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o")])
+    with pytest.raises(InvalidRequest) as info:
+        cat.resolve("")
+    assert info.value.param == "model"
+    assert info.value.status == 400
+    assert not isinstance(info.value, ModelNotFound)
+
+
+def test_not_found_lists_close_names() -> None:
+    cat = ModelCatalog(
+        [Entry("openai/gpt-4o-mini"), Entry("anthropic/claude-sonnet-4-5")],
+        {"fast": Alias("openai/gpt-4o-mini")},
+    )
+    with pytest.raises(ModelNotFound) as info:
+        cat.resolve("openai/gpt-4o-mimi")
+    err = info.value
+    assert err.status == 404
+    assert err.code == "model_not_found" and err.param == "model"
+    assert "'openai/gpt-4o-mimi'" in err.message
+    assert "Did you mean: openai/gpt-4o-mini?" in err.message
+    assert "claude" not in err.message
+
+
+def test_not_found_without_close_names_has_no_hint() -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o")])
+    with pytest.raises(ModelNotFound) as info:
+        cat.resolve("zzzzzzzz")
+    assert "Did you mean" not in info.value.message
+
+
+def test_names_lists_exact_names_aliases_and_wildcards() -> None:
+    cat = ModelCatalog(
+        [Entry("openai/gpt-4o", name="main"), Entry("groq/*")], {"fast": Alias("main")}
+    )
+    assert cat.names() == ["fast", "groq/*", "main", "openai/gpt-4o"]
+
+
+def test_resolve_cache_is_bounded() -> None:
+    cat = ModelCatalog([Entry("openai/*")])
+    for i in range(10_050):
+        cat.resolve(f"openai/m{i}")
+    assert len(cat._cache) == 10_000
+    assert cat.resolve("openai/m10049").model_id == "m10049"
+
+
+def test_base_url_trailing_slash_is_removed() -> None:
+    cat = ModelCatalog([Entry("vllm/llama", base_url="http://127.0.0.1:8000/v1/")])
+    assert cat.resolve("vllm/llama").base_url == "http://127.0.0.1:8000/v1"
+
+
+def test_empty_access_key_becomes_none_and_passthrough_is_kept() -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o", access_key="", passthrough_auth=True)])
+    d = cat.resolve("gpt-4o")
+    assert d.access_key is None
+    assert d.passthrough_auth is True
+
+
+def test_unknown_provider_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown provider 'nope'"):
+        ModelCatalog([Entry("nope/model")])
+
+
+def test_provider_that_needs_a_base_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="needs a base_url"):
+        ModelCatalog([Entry("ollama/llama3")])
+
+
+def test_custom_provider_by_interface() -> None:
+    cat = ModelCatalog(
+        [Entry("acme/model-1", provider_interface="openai", base_url="http://127.0.0.1:1")]
+    )
+    d = cat.resolve("acme/model-1")
+    assert (d.provider, d.family, d.base_url) == ("acme", "openai", "http://127.0.0.1:1")
+
+
+def test_deployment_with_model() -> None:
+    d = Deployment(
+        name="openai/*",
+        provider="openai",
+        model_id="*",
+        spec=KNOWN_PROVIDERS["openai"],
+        base_url="https://api.openai.com",
+        access_key="sk-k",
+        headers=(("x-a", "b"),),
+        passthrough_auth=True,
+    )
+    w = d.with_model("gpt-5")
+    assert w == Deployment(
+        "openai/gpt-5",
+        "openai",
+        "gpt-5",
+        KNOWN_PROVIDERS["openai"],
+        "https://api.openai.com",
+        "sk-k",
+        (("x-a", "b"),),
+        True,
+    )
+    assert (w.price_provider, w.price_model) == ("openai", "gpt-5")
+    assert d.model_id == "*"  # frozen original unchanged
+
+
+def test_deployment_repr_hides_the_key() -> None:
+    d = ModelCatalog([Entry("openai/gpt-4o", access_key="sk-secret-123")]).resolve("gpt-4o")
+    assert "sk-secret-123" not in repr(d)
+
+
+def test_a_known_provider_name_wins_over_provider_interface() -> None:
+    cat = ModelCatalog([Entry("groq/llama", provider_interface="anthropic")])
+    d = cat.resolve("groq/llama")
+    assert d.family == "openai"
+    assert d.base_url == "https://api.groq.com/openai"

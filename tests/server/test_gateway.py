@@ -1,0 +1,834 @@
+"""The gateway in-process: a hand-written OpenAI-compatible upstream stub on 127.0.0.1, the
+Gateway on 127.0.0.1, and an aiohttp client. No live network."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace as NS
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+from multidict import CIMultiDict
+
+from plano.accounting.filter import AccountingFilter
+from plano.accounting.ledger import Ledger, UsageRecord
+from plano.accounting.pricing import PriceBook
+from plano.accounting.tokens import TokenCounter
+from plano.core.model import Usage
+from plano.core.sse import SSEParser
+from plano.pipeline.filters import FilterChain
+from plano.providers import openai_compat  # noqa: F401  (registers the codec)
+from plano.providers.transport import Timeouts, UpstreamPool
+from plano.routing.catalog import ModelCatalog
+from plano.server.admin import admin_routes
+from plano.server.gateway import Gateway, GatewaySettings
+
+SECRET = "sk-plano-test-SECRET-4242"
+CHAT = "/v1/chat/completions"
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "openai" / "chat_completion.json"
+FIXTURE_BYTES = FIXTURE.read_bytes()
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+Handler = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
+
+
+def _chunk(**kw: Any) -> bytes:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini",
+    }
+    return b"data: " + orjson.dumps({**body, **kw}) + b"\n\n"
+
+
+ROLE = _chunk(
+    choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+)
+TEXT = [
+    _chunk(choices=[{"index": 0, "delta": {"content": w}, "finish_reason": None}])
+    for w in ("Hel", "lo", " world")
+]
+FINISH = _chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])
+USAGE = _chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8})
+DONE = b"data: [DONE]\n\n"
+
+
+async def _sse(request: web.Request, parts: list[bytes]) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await resp.prepare(request)
+    for p in parts:
+        await resp.write(p)
+    return resp
+
+
+@dataclass
+class Stub:
+    """The upstream. Tests replace ``handler``; every call is recorded."""
+
+    handler: Handler | None = None
+    seen: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str = ""
+
+    async def default(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        if body.get("stream"):
+            usage = (body.get("stream_options") or {}).get("include_usage")
+            return await _sse(request, [ROLE, *TEXT, FINISH, *([USAGE] if usage else []), DONE])
+        return web.Response(body=FIXTURE_BYTES, content_type="application/json")
+
+    async def entry(self, request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(await request.read())
+        self.seen.append((dict(request.headers), body))
+        self.arrived.set()
+        try:
+            return await (self.handler or self.default)(request, body)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
+@pytest.fixture
+async def stub() -> AsyncIterator[Stub]:
+    s = Stub()
+    app = web.Application()
+    app.router.add_post(CHAT, s.entry)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.1)
+    await site.start()
+    s.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield s
+    s.release.set()
+    await runner.cleanup()
+
+
+@dataclass
+class GW:
+    url: str
+    gateway: Gateway
+    ledger: Ledger
+
+    async def record(self, n: int = 1) -> list[UsageRecord]:
+        """The ledger once ``n`` requests have completed (on_complete runs off the request)."""
+        for _ in range(300):
+            if len(self.ledger.recent) >= n:
+                return list(self.ledger.recent)
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"ledger has {len(self.ledger.recent)} records, expected {n}")
+
+
+GatewayFactory = Callable[..., Awaitable[GW]]
+
+
+@pytest.fixture
+async def make_gateway(stub: Stub) -> AsyncIterator[GatewayFactory]:
+    runners: list[web.AppRunner] = []
+
+    async def make(
+        *,
+        settings: GatewaySettings | None = None,
+        timeouts: Timeouts | None = None,
+        base_url: str | None = None,
+    ) -> GW:
+        entry = NS(
+            model="openai/gpt-4o-mini",
+            provider="openai",
+            model_id="gpt-4o-mini",
+            is_wildcard=False,
+            name=None,
+            access_key=SECRET,
+            default=True,
+            base_url=base_url or stub.url,
+            passthrough_auth=False,
+            headers={},
+            provider_interface=None,
+        )
+        catalog = ModelCatalog([entry], {"fast": NS(target="openai/gpt-4o-mini")})
+        ledger = Ledger()
+        chain = FilterChain([AccountingFilter(ledger, PriceBook(), TokenCounter())])
+        pool = UpstreamPool(timeouts or Timeouts(connect=1.0, first_byte=2.0))
+        gw = Gateway(
+            settings or GatewaySettings(), catalog, pool, chain, admin_routes(ledger, chain)
+        )
+        runner = web.AppRunner(
+            gw.app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.1
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.1)
+        await site.start()
+        runners.append(runner)
+        return GW(f"http://127.0.0.1:{runner.addresses[0][1]}", gw, ledger)
+
+    yield make
+    for r in runners:
+        await r.cleanup()
+
+
+@pytest.fixture
+async def gw(make_gateway: GatewayFactory) -> GW:
+    return await make_gateway()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def _post(
+    client: aiohttp.ClientSession, url: str, body: Any, **kw: Any
+) -> tuple[int, CIMultiDict[str], bytes]:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    async with client.post(url + CHAT, data=data, **kw) as resp:
+        return resp.status, CIMultiDict(resp.headers), await resp.read()
+
+
+def _events(raw: bytes) -> list[str]:
+    p = SSEParser()
+    return [e.data for e in [*p.feed(raw), *p.flush()]]
+
+
+def _error(raw: bytes) -> dict[str, Any]:
+    err = orjson.loads(raw)["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    return err  # type: ignore[no-any-return]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------- answers
+
+
+async def test_non_stream_is_passed_through_byte_for_byte(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    status, headers, body = await _post(
+        client, gw.url, {"model": "fast", "messages": MESSAGES, "seed": 7, "store": False}
+    )
+    assert status == 200
+    assert body == FIXTURE_BYTES
+    assert headers["Content-Type"].startswith("application/json")
+    ((up_headers, up_body),) = stub.seen
+    assert up_body == {"model": "gpt-4o-mini", "messages": MESSAGES, "seed": 7, "store": False}
+    assert up_headers["Authorization"] == f"Bearer {SECRET}"
+    assert headers["x-request-id"].startswith("req_")
+    assert headers["x-plano-provider"] == "openai"
+    assert headers["x-plano-model"] == "gpt-4o-2024-08-06"  # the model that answered
+    assert headers["x-plano-attempts"] == "1"
+    assert 0.0 <= float(headers["x-plano-overhead-ms"]) < 1000
+
+
+async def test_client_request_id_is_echoed_and_recorded(
+    gw: GW, client: aiohttp.ClientSession
+) -> None:
+    body = {"model": "fast", "messages": MESSAGES}
+    _, headers, _ = await _post(client, gw.url, body, headers={"x-request-id": "trace-abc-123"})
+    assert headers["x-request-id"] == "trace-abc-123"
+    _, headers, _ = await _post(client, gw.url, body, headers={"x-request-id": "x" * 129})
+    assert headers["x-request-id"].startswith("req_")  # an unreasonable id is replaced
+    recs = await gw.record(2)
+    assert recs[0].request_id == "trace-abc-123"
+
+
+async def test_stream_drops_the_usage_chunk_the_client_did_not_ask_for(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    status, headers, raw = await _post(
+        client, gw.url, {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    )
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/event-stream")
+    assert headers["x-plano-model"] == "gpt-4o-mini"
+    # Plano asked the upstream for usage so it can bill...
+    assert stub.seen[0][1]["stream_options"] == {"include_usage": True}
+    # ...and relays every other event untouched.
+    assert raw == ROLE + b"".join(TEXT) + FINISH + DONE
+    (rec,) = await gw.record()
+    assert rec.usage == Usage(5, 3)
+    assert rec.stream and rec.status == 200
+    assert rec.ttft_ms is not None
+
+
+async def test_stream_keeps_the_usage_chunk_when_asked(
+    gw: GW, client: aiohttp.ClientSession
+) -> None:
+    body = {
+        "model": "fast",
+        "messages": MESSAGES,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    status, _, raw = await _post(client, gw.url, body)
+    assert status == 200
+    assert raw == ROLE + b"".join(TEXT) + FINISH + USAGE + DONE
+
+
+async def test_stream_without_usage_is_estimated(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def no_usage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return await _sse(request, [ROLE, *TEXT, FINISH, DONE])
+
+    stub.handler = no_usage
+    status, _, _ = await _post(
+        client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
+    )
+    assert status == 200
+    (rec,) = await gw.record()
+    assert rec.usage is not None and rec.usage.estimated
+    assert rec.usage.output_tokens == len("Hello world") // 4  # the counter is not loaded
+
+
+@pytest.mark.parametrize("how", ["clean_end", "abort"])
+async def test_stream_cut_by_the_upstream_ends_with_an_error_event(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession, how: str
+) -> None:
+    async def cut(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        resp = await _sse(request, [ROLE, TEXT[0]])
+        if how == "abort":
+            await asyncio.sleep(0.05)
+            assert request.transport is not None
+            request.transport.close()  # mid-body: the chunked encoding never ends
+        return resp
+
+    stub.handler = cut
+    status, _, raw = await _post(
+        client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
+    )
+    assert status == 200
+    assert raw.startswith(ROLE + TEXT[0])
+    events = _events(raw)
+    assert "[DONE]" not in events
+    err = orjson.loads(events[-1])["error"]
+    assert err["type"] == "api_error"
+    assert "provider 'openai'" in err["message"]
+    (rec,) = await gw.record()
+    assert rec.status == 502
+    assert rec.error == "upstream_protocol"
+
+
+async def test_stream_stalled_mid_way_ends_with_a_timeout_event(
+    make_gateway: GatewayFactory, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    gw = await make_gateway(timeouts=Timeouts(connect=1.0, first_byte=0.2))
+
+    async def stall(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        resp = await _sse(request, [ROLE, TEXT[0]])
+        await asyncio.sleep(30)
+        return resp
+
+    stub.handler = stall
+    status, _, raw = await _post(
+        client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
+    )
+    assert status == 200
+    events = _events(raw)
+    assert "[DONE]" not in events
+    err = orjson.loads(events[-1])["error"]
+    assert err["type"] == "timeout_error"
+    assert (await gw.record())[0].status == 504
+
+
+async def test_unterminated_last_event_still_reaches_the_client(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def no_final_blank_line(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return await _sse(request, [ROLE, *TEXT, FINISH, USAGE, b"data: [DONE]\n"])
+
+    stub.handler = no_final_blank_line
+    _, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
+    assert _events(raw)[-1] == "[DONE]"
+
+
+async def test_mis_shaped_stream_chunk_ends_with_an_error_event(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def garbage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return await _sse(request, [ROLE, b'data: {"choices":[1]}\n\n', DONE])
+
+    stub.handler = garbage
+    with caplog.at_level(logging.ERROR):
+        _, _, raw = await _post(
+            client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
+        )
+    events = _events(raw)
+    assert "[DONE]" not in events
+    assert "error" in orjson.loads(events[-1])
+
+
+async def test_events_before_a_broken_one_in_the_same_read_are_delivered(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def good_then_garbage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return await _sse(request, [ROLE + TEXT[0] + b"data: {not json\n\n"])
+
+    stub.handler = good_then_garbage
+    _, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
+    events = _events(raw)
+    assert "malformed" in orjson.loads(events[-1])["error"]["message"]
+    assert raw.startswith(ROLE + TEXT[0])
+
+
+async def test_mis_shaped_stream_chunk_is_blamed_on_the_provider(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def garbage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return await _sse(request, [ROLE, b'data: {"choices":[1]}\n\n', DONE])
+
+    stub.handler = garbage
+    await _post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
+    (rec,) = await gw.record()
+    assert (rec.status, rec.error) == (502, "upstream_protocol")
+
+
+# ---------------------------------------------------------------- upstream failures
+
+
+async def test_upstream_429_is_passed_on_with_retry_after(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def limited(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        err = {
+            "message": "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3.",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+        return web.json_response({"error": err}, status=429, headers={"Retry-After": "3"})
+
+    stub.handler = limited
+    status, headers, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 429
+    assert headers["Retry-After"] == "3"
+    assert headers["x-plano-provider"] == "openai"
+    err = _error(raw)
+    assert err["message"].startswith("Rate limit reached for gpt-4o-mini")
+    assert err["type"] == "requests"
+    assert err["code"] == "rate_limit_exceeded"
+    (rec,) = await gw.record()
+    assert rec.status == 429 and rec.error == "upstream_status"
+
+
+async def test_upstream_retry_after_ms_is_rounded_up(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def limited(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return web.json_response(
+            {"error": {"message": "slow"}}, status=429, headers={"retry-after-ms": "1500"}
+        )
+
+    stub.handler = limited
+    status, headers, _ = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 429
+    assert headers["Retry-After"] == "2"
+
+
+async def test_upstream_nan_retry_after_does_not_break_the_answer(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def limited(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return web.json_response(
+            {"error": {"message": "slow"}}, status=429, headers={"Retry-After": "nan"}
+        )
+
+    stub.handler = limited
+    status, _, _ = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 429
+
+
+async def test_upstream_500_is_passed_on(gw: GW, stub: Stub, client: aiohttp.ClientSession) -> None:
+    async def broken(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        err = {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error",
+        }
+        return web.json_response({"error": err}, status=500)
+
+    stub.handler = broken
+    status, headers, raw = await _post(
+        client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
+    )
+    assert status == 500  # before the first byte, a stream error is a proper status
+    assert "Retry-After" not in headers
+    err = _error(raw)
+    assert err["message"] == "The server had an error while processing your request."
+    assert err["type"] == "server_error"
+
+
+async def test_upstream_html_error_page(gw: GW, stub: Stub, client: aiohttp.ClientSession) -> None:
+    async def html(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html")
+
+    stub.handler = html
+    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 502
+    assert _error(raw)["message"] == "The provider answered with HTTP 502."
+
+
+async def test_upstream_invalid_json_is_a_502(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def bad(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        return web.Response(body=b"{not json", content_type="application/json")
+
+    stub.handler = bad
+    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 502
+    assert "invalid JSON" in _error(raw)["message"]
+
+
+async def test_connection_refused_is_a_502(
+    make_gateway: GatewayFactory, client: aiohttp.ClientSession
+) -> None:
+    port = _free_port()
+    gw = await make_gateway(base_url=f"http://127.0.0.1:{port}")
+    status, headers, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 502
+    err = _error(raw)
+    assert err["message"] == "Could not connect to the provider 'openai'."
+    assert str(port) not in raw.decode()
+    assert headers["x-plano-provider"] == "openai"
+    (rec,) = await gw.record()
+    assert rec.usage is None and rec.cost is None  # nothing reached a model
+
+
+async def test_first_byte_timeout_is_a_504(
+    make_gateway: GatewayFactory, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    gw = await make_gateway(timeouts=Timeouts(connect=1.0, first_byte=0.2))
+
+    async def silent(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+    stub.handler = silent
+    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 504
+    err = _error(raw)
+    assert err["type"] == "timeout_error"
+    assert err["message"] == "The provider 'openai' did not answer in time."
+    # The abandoned upstream call is closed, not left running.
+    await asyncio.wait_for(stub.cancelled.wait(), 3)
+
+
+async def test_listener_time_limit_is_a_504(
+    make_gateway: GatewayFactory, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    gw = await make_gateway(
+        settings=GatewaySettings(request_timeout=0.3),
+        timeouts=Timeouts(connect=1.0, first_byte=5.0),
+    )
+
+    async def silent(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+    stub.handler = silent
+    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 504
+    assert "listener's time limit" in _error(raw)["message"]
+
+
+async def test_listener_time_limit_ends_a_started_stream_in_band(
+    make_gateway: GatewayFactory, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    gw = await make_gateway(
+        settings=GatewaySettings(request_timeout=0.3),
+        timeouts=Timeouts(connect=1.0, first_byte=5.0),
+    )
+
+    async def slow_stream(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        resp = await _sse(request, [ROLE])
+        await asyncio.sleep(30)
+        return resp
+
+    stub.handler = slow_stream
+    status, _, raw = await _post(
+        client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
+    )
+    assert status == 200
+    events = _events(raw)
+    assert "listener's time limit" in orjson.loads(events[-1])["error"]["message"]
+    (rec,) = await gw.record()
+    assert rec.status == 504
+    assert not gw.gateway.in_flight
+
+
+# ---------------------------------------------------------------- client errors
+
+
+async def test_body_over_max_body_is_a_413(
+    make_gateway: GatewayFactory, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    gw = await make_gateway(settings=GatewaySettings(max_body=2048))
+    big = {"model": "fast", "messages": [{"role": "user", "content": "x" * 4096}]}
+    status, _, raw = await _post(client, gw.url, big)
+    assert status == 413
+    assert _error(raw)["code"] == "request_too_large"
+
+    async def chunked() -> AsyncIterator[bytes]:
+        data = orjson.dumps(big)
+        for i in range(0, len(data), 1024):
+            yield data[i : i + 1024]
+
+    async with client.post(gw.url + CHAT, data=chunked()) as resp:  # no content-length
+        assert resp.status == 413
+        assert _error(await resp.read())["code"] == "request_too_large"
+    assert stub.seen == []
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"{bad", "invalid_json"),
+        (b"", None),
+        (b"[1, 2]", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+    ],
+)
+async def test_malformed_bodies_are_a_400(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession, data: bytes, code: str | None
+) -> None:
+    status, _, raw = await _post(client, gw.url, data)
+    assert status == 400
+    err = _error(raw)
+    assert err["type"] == "invalid_request_error"
+    assert err["code"] == code
+    assert stub.seen == []
+
+
+@pytest.mark.parametrize(
+    ("patch", "param"),
+    [
+        ({"max_tokens": "9"}, "max_tokens"),
+        ({"messages": "x"}, "messages"),
+        ({"stream": "yes"}, "stream"),
+        ({"temperature": True}, "temperature"),
+    ],
+)
+async def test_wrong_types_are_a_400_naming_the_param(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession, patch: dict[str, Any], param: str
+) -> None:
+    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES, **patch})
+    assert status == 400
+    assert _error(raw)["param"] == param
+    assert stub.seen == []
+
+
+async def test_unknown_model_is_a_404_with_a_suggestion(
+    gw: GW, client: aiohttp.ClientSession
+) -> None:
+    status, headers, raw = await _post(
+        client, gw.url, {"model": "gpt-4o-mimi", "messages": MESSAGES}
+    )
+    assert status == 404
+    err = _error(raw)
+    assert err["code"] == "model_not_found"
+    assert err["type"] == "not_found_error"
+    assert "Did you mean: openai/gpt-4o-mini?" in err["message"]
+    assert headers["x-request-id"].startswith("req_")
+
+
+async def test_empty_model_uses_the_default(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    status, _, _ = await _post(client, gw.url, {"messages": MESSAGES})
+    assert status == 200
+    assert stub.seen[0][1]["model"] == "gpt-4o-mini"
+
+
+async def test_unknown_path_and_wrong_method(gw: GW, client: aiohttp.ClientSession) -> None:
+    async with client.get(gw.url + "/v2/nothing") as resp:
+        assert resp.status == 404
+        assert resp.content_type == "application/json"
+        assert _error(await resp.read())["code"] == "unknown_url"
+    for method in ("GET", "PUT", "DELETE"):
+        async with client.request(method, gw.url + CHAT) as resp:
+            assert resp.status == 405, method
+            assert "not allowed" in _error(await resp.read())["message"]
+    async with client.post(gw.url + "/healthz") as resp:
+        assert resp.status == 405
+
+
+async def test_models_and_healthz(gw: GW, client: aiohttp.ClientSession) -> None:
+    async with client.get(gw.url + "/v1/models") as resp:
+        data = await resp.json()
+    assert [(m["id"], m["owned_by"]) for m in data["data"]] == [
+        ("fast", "plano"),
+        ("openai/gpt-4o-mini", "openai"),
+    ]
+    async with client.get(gw.url + "/healthz") as resp:
+        health = await resp.json()
+    assert health["status"] == "ok" and health["in_flight"] == 0
+
+
+async def test_the_short_path_is_served_too(gw: GW, client: aiohttp.ClientSession) -> None:
+    async with client.post(
+        gw.url + "/chat/completions", json={"model": "fast", "messages": MESSAGES}
+    ) as resp:
+        assert resp.status == 200
+        assert await resp.read() == FIXTURE_BYTES
+
+
+# ---------------------------------------------------------------- capacity and disconnects
+
+
+async def test_in_flight_cap_is_a_503(
+    make_gateway: GatewayFactory, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    gw = await make_gateway(settings=GatewaySettings(max_in_flight=1))
+
+    async def held(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        await stub.release.wait()
+        return web.Response(body=FIXTURE_BYTES, content_type="application/json")
+
+    stub.handler = held
+    first = asyncio.create_task(_post(client, gw.url, {"model": "fast", "messages": MESSAGES}))
+    await asyncio.wait_for(stub.arrived.wait(), 3)
+    assert gw.gateway.in_flight == 1
+    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 503
+    assert _error(raw)["type"] == "overloaded_error"
+    stub.release.set()
+    assert (await first)[0] == 200
+    assert gw.gateway.in_flight == 0
+    status, _, _ = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    assert status == 200
+
+
+async def test_client_disconnect_mid_stream_cancels_the_upstream_call(
+    gw: GW, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def endless(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        resp = await _sse(request, [ROLE, TEXT[0]])
+        while True:
+            await asyncio.sleep(0.05)
+            await resp.write(b": still generating\n\n")
+
+    stub.handler = endless
+    body = {"model": "fast", "messages": MESSAGES, "stream": True}
+    resp = await client.post(gw.url + CHAT, data=orjson.dumps(body))
+    assert resp.status == 200
+    assert (await resp.content.readany()).startswith(b"data: ")
+    resp.close()  # the client goes away
+    await asyncio.wait_for(stub.cancelled.wait(), 3)
+    (rec,) = await gw.record()
+    assert rec.status == 499
+    assert gw.gateway.in_flight == 0
+
+
+# ---------------------------------------------------------------- admin and secrets
+
+
+async def test_admin_usage_shows_requests_with_usage_and_cost(
+    gw: GW, client: aiohttp.ClientSession
+) -> None:
+    await _post(
+        client, gw.url, {"model": "fast", "messages": MESSAGES}, headers={"x-request-id": "one"}
+    )
+    await _post(
+        client,
+        gw.url,
+        {"model": "fast", "messages": MESSAGES, "stream": True},
+        headers={"x-request-id": "two"},
+    )
+    await gw.record(2)
+    async with client.get(gw.url + "/plano/v1/usage") as resp:
+        assert resp.status == 200
+        usage = await resp.json()
+    # The fixture answer: 1117 prompt tokens (1024 cached), 46 completion; the stream: 5 + 3.
+    expected = PriceBook().cost("openai", "gpt-4o-mini", Usage(1117, 46, 1024))
+    expected2 = PriceBook().cost("openai", "gpt-4o-mini", Usage(5, 3))
+    assert expected is not None and expected2 is not None
+    totals = usage["totals"]
+    assert totals["requests"] == 2 and totals["errors"] == 0
+    assert (totals["input_tokens"], totals["output_tokens"]) == (1122, 49)
+    assert totals["cache_read_tokens"] == 1024
+    assert Decimal(totals["cost_usd"]) == expected + expected2
+    assert [(r["request_id"], r["model_requested"], r["stream"]) for r in usage["recent"]] == [
+        ("one", "fast", False),
+        ("two", "fast", True),
+    ]
+    assert usage["by_model"][0]["model"] == "gpt-4o-mini"
+    async with client.get(gw.url + "/plano/v1/requests/one") as resp:
+        one = await resp.json()
+    assert Decimal(one["cost_usd"]) == expected
+    async with client.get(gw.url + "/plano/v1/requests/nope") as resp:
+        assert resp.status == 404
+    async with client.get(gw.url + "/plano/v1/usage?last=1") as resp:
+        assert [r["request_id"] for r in (await resp.json())["recent"]] == ["two"]
+    async with client.get(gw.url + "/plano/v1/filters") as resp:
+        assert (await resp.json()) == {"filters": ["accounting"], "failures": {}}
+
+
+async def test_no_secret_in_error_bodies_or_logs(
+    make_gateway: GatewayFactory,
+    stub: Stub,
+    client: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    gw = await make_gateway(timeouts=Timeouts(connect=1.0, first_byte=0.3))
+    refused = await make_gateway(base_url=f"http://127.0.0.1:{_free_port()}")
+
+    async def per_request(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        kind = body["messages"][0]["content"]
+        if kind == "429":
+            return web.json_response({"error": {"message": "slow"}}, status=429)
+        if kind == "500":
+            return web.Response(status=500, text="oops")
+        if kind == "timeout":
+            await asyncio.sleep(30)
+        if kind == "cut":
+            return await _sse(request, [ROLE])
+        return await stub.default(request, body)
+
+    stub.handler = per_request
+    outputs: list[bytes] = []
+
+    def msg(content: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": content}]
+
+    for url, body in [
+        (gw.url, {"model": "fast", "messages": msg("429")}),
+        (gw.url, {"model": "fast", "messages": msg("500")}),
+        (gw.url, {"model": "fast", "messages": msg("timeout")}),
+        (gw.url, {"model": "fast", "messages": msg("cut"), "stream": True}),
+        (gw.url, {"model": "nope", "messages": msg("x")}),
+        (gw.url, {"model": "fast", "messages": msg("x"), "max_tokens": "x"}),
+        (gw.url, b"{bad"),
+        (refused.url, {"model": "fast", "messages": msg("x")}),
+        (refused.url, {"model": "fast", "messages": msg("x"), "stream": True}),
+    ]:
+        status, headers, raw = await _post(client, url, body)
+        assert status >= 400 or b'"error"' in raw
+        outputs.append(raw + orjson.dumps({str(k): v for k, v in headers.items()}))
+    await gw.record(7)
+    await refused.record(2)
+    gw.ledger.flush()
+    refused.ledger.flush()
+
+    assert len(stub.seen) == 4  # the key did go upstream where it belongs
+    assert all(h["Authorization"] == f"Bearer {SECRET}" for h, _ in stub.seen)
+    for out in outputs:
+        assert SECRET.encode() not in out
+    assert caplog.records  # failures were logged...
+    assert SECRET not in caplog.text  # ...without the key
+    for record in caplog.records:
+        assert SECRET not in record.getMessage()
