@@ -21,6 +21,9 @@ from plano.sim.server import SimServer, new_event_loop
 
 __all__ = ["add_arguments", "main", "run"]
 
+#: Seconds a worker may take to close its connections after SIGINT/SIGTERM.
+STOP_TIMEOUT = 5.0
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -88,7 +91,9 @@ async def _serve(options: SimOptions, sock: socket.socket) -> None:
     try:
         await stop.wait()
     finally:
-        await sim.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)  # a second signal ends the process at once
+        await asyncio.wait_for(sim.stop(), timeout=STOP_TIMEOUT)
 
 
 def _serve_in_process(options: SimOptions, sock: socket.socket) -> None:
@@ -128,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _serve_in_process(options, sock)
     finally:
+        sock.close()
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
