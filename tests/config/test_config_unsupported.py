@@ -28,7 +28,6 @@ def _unsupported(data: dict[str, Any]) -> list[str]:
         ("endpoints", {"api": {"endpoint": "api:80"}}),
         ("prompt_targets", [{"name": "t", "description": "d"}]),
         ("model_metrics_sources", [{"type": "cost", "provider": "digitalocean"}]),
-        ("routing", {"session_ttl_seconds": 60}),
         ("prompt_caching", {"enabled": True}),
         (
             "ratelimits",
@@ -52,9 +51,15 @@ def test_top_level_sections(base: dict[str, Any], key: str, value: object) -> No
     assert _unsupported(base) == [key]
 
 
-def test_routing_preferences_section(base: dict[str, Any]) -> None:
+def test_routing_preferences_and_session_keys_are_supported(base: dict[str, Any]) -> None:
     base["routing_preferences"] = [{"name": "c", "description": "d", "models": ["openai/gpt-4o"]}]
-    assert _unsupported(base) == ["routing_preferences"]
+    base["routing"] = {"session_ttl_seconds": 60, "session_max_entries": 100}
+    assert _unsupported(base) == []
+
+
+def test_routing_budget_and_session_cache_are_not(base: dict[str, Any]) -> None:
+    base["routing"] = {"session_ttl_seconds": 60, "routing_budget": 5, "session_cache": {}}
+    assert _unsupported(base) == ["routing.routing_budget"]
 
 
 def test_overrides_except_upstream_connect_timeout(base: dict[str, Any]) -> None:
@@ -63,7 +68,7 @@ def test_overrides_except_upstream_connect_timeout(base: dict[str, Any]) -> None
         "llm_routing_model": "router",
         "disable_signals": True,
     }
-    assert _unsupported(base) == ["overrides.llm_routing_model", "overrides.disable_signals"]
+    assert _unsupported(base) == ["overrides.disable_signals"]
 
 
 def test_overrides_with_only_connect_timeout_is_supported(base: dict[str, Any]) -> None:
@@ -103,10 +108,7 @@ def test_provider_http_host_and_inline_routes(base: dict[str, Any]) -> None:
             "routing_preferences": [{"name": "chat", "description": "small talk"}],
         }
     ]
-    assert _unsupported(base) == [
-        "model_providers[0].http_host",
-        "llm_providers[0].routing_preferences",
-    ]
+    assert _unsupported(base) == ["model_providers[0].http_host"]
 
 
 def test_empty_sections_are_not_reported(base: dict[str, Any]) -> None:
@@ -140,7 +142,6 @@ def test_table_lists_every_unsupported_plano_section() -> None:
         "filters",
         "endpoints",
         "prompt_targets",
-        "routing_preferences",
         "model_metrics_sources",
         "routing",
         "prompt_caching",
@@ -151,6 +152,7 @@ def test_table_lists_every_unsupported_plano_section() -> None:
     ):
         assert UNSUPPORTED[key] is True
     assert UNSUPPORTED["overrides.upstream_connect_timeout"] is False
+    assert "routing_preferences" not in UNSUPPORTED
 
 
 def test_unsupported_is_reported_even_with_warnings(base: dict[str, Any]) -> None:

@@ -360,7 +360,8 @@ async def test_mis_shaped_stream_chunk_ends_with_an_error_event(
     gw: GW, stub: Stub, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def garbage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return await _sse(request, [ROLE, b'data: {"choices":[1]}\n\n', DONE])
+        # After the first token: before it, the attempt fails (and may fail over) instead.
+        return await _sse(request, [ROLE, TEXT[0], b'data: {"choices":[1]}\n\n', DONE])
 
     stub.handler = garbage
     with caplog.at_level(logging.ERROR):
@@ -554,7 +555,7 @@ async def test_listener_time_limit_ends_a_started_stream_in_band(
     )
 
     async def slow_stream(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        resp = await _sse(request, [ROLE])
+        resp = await _sse(request, [ROLE, TEXT[0]])  # started: headers and a token are out
         await asyncio.sleep(30)
         return resp
 

@@ -15,7 +15,7 @@ from genai_prices import calc_price
 
 from plano.core.model import Usage
 
-__all__ = ["PriceBook", "Rates"]
+__all__ = ["PriceBook", "Rates", "provider_id"]
 
 _MTOK = Decimal(1_000_000)
 _ZERO = Decimal(0)
@@ -28,6 +28,11 @@ _PROVIDER_IDS = {
     "azure_openai": "azure",
     "amazon_bedrock": "aws",
 }
+
+
+def provider_id(provider: str) -> str:
+    """genai-prices' id of one of our provider names."""
+    return _PROVIDER_IDS.get(provider, provider)
 
 
 def _tiered(price: Any, input_tokens: int) -> Decimal:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from plano.config.issues import ConfigIssue, did_you_mean, format_path
+from plano.config.routing_checks import check_routing
 from plano.config.schema import Listener, ModelProvider, PlanoConfig
 from plano.providers.table import INTERFACES, KNOWN_PROVIDERS, ProviderSpec, spec_for
 
@@ -79,6 +80,7 @@ def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
     issues += _check_aliases(config, index)
     issues += _check_routes(config, index)
     issues += _check_listeners(config)
+    issues += check_routing(config)
     return issues
 
 
@@ -193,7 +195,7 @@ def _check_aliases(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
                     f"alias {alias!r} has the same name as a declared model",
                 )
             )
-        if not index.resolves(spec.target):
+        if not index.resolves(spec.target) and spec.target not in config.model_pools:
             issues.append(
                 ConfigIssue(
                     format_path(["model_aliases", alias, "target"]),
@@ -213,7 +215,9 @@ def _check_routes(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
         )
         for r, route in enumerate(config.routing_preferences)
         for m, model in enumerate(route.models)
-        if not index.resolves(model) and model not in config.model_aliases
+        if not index.resolves(model)
+        and model not in config.model_aliases
+        and model not in config.model_pools
     ]
 
 

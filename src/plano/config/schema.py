@@ -26,6 +26,13 @@ from pydantic import (
     model_validator,
 )
 
+from plano.config.routing import (
+    Fallback,
+    ModelCapability,
+    ModelPool,
+    PreferenceRouter,
+    RoutingRule,
+)
 from plano.config.sections import (
     Agent,
     ConfigModel,
@@ -351,6 +358,21 @@ class PlanoConfig(ConfigModel):
     )
     gateway: GatewaySettings = Field(
         default_factory=GatewaySettings, description="Plano-for-Python's own settings."
+    )
+    model_pools: dict[str, ModelPool] = Field(
+        default_factory=dict, description="Names that stand for a pool of deployments."
+    )
+    routing_rules: list[RoutingRule] = Field(
+        default_factory=list, description="Declarative routing rules, evaluated in order."
+    )
+    model_capabilities: dict[str, ModelCapability] = Field(
+        default_factory=dict, description="Context windows and features per model (or glob)."
+    )
+    fallback: Fallback = Field(
+        default_factory=Fallback, description="Retries, fallback models, circuit breaking."
+    )
+    preference_router: PreferenceRouter = Field(
+        default_factory=PreferenceRouter, description="How routing_preferences pick a route."
     )
 
     @model_validator(mode="before")

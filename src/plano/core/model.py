@@ -145,6 +145,12 @@ class ChatRequest:
     shape: str = "openai_chat"
     #: The client's original body; lets a same-family upstream forward it untouched.
     raw: dict[str, Any] | None = None
+    #: Client content the canonical model cannot carry (e.g. ``"document block"``). Only an
+    #: upstream of the client's own family, which gets ``raw``, can serve such a request.
+    opaque: list[str] = field(default_factory=list)
+    #: The id the client will see for the answer when Plano assigns one (stateful shapes such as
+    #: OpenAI Responses store answers under it); ``None`` lets renderers derive one.
+    answer_id: str | None = None
 
     @property
     def has_images(self) -> bool:

@@ -44,6 +44,8 @@ class RequestContext:
     #: Free-form labels filters add (session id, task tag); values are the caller's.
     labels: dict[str, str] = field(default_factory=dict)
     deployment: Deployment | None = None
+    #: The routing rule or preference route that chose the deployments (``x-plano-route``).
+    route: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     #: Nanosecond timestamps (perf_counter) of the upstream call of the answering attempt.
     upstream_start_ns: int = 0

@@ -51,6 +51,9 @@ class OpenAICodec:
         if spec.query:
             url += "?" + spec.query
         body = openai_chat.encode_request(req, dep.model_id, ask_usage=spec.stream_usage_option)
+        if req.shape != openai_chat.SHAPE and "max_tokens" in body:
+            # A translated request: name the limit the way this provider wants it.
+            body[spec.max_tokens_param] = body.pop("max_tokens")
         headers = {"content-type": "application/json", **dict(dep.headers)}
         headers.update(auth_headers(dep, client_headers))
         return UpstreamRequest(url, headers, orjson.dumps(body))

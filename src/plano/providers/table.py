@@ -5,7 +5,7 @@ Providers are data: adding an OpenAI-compatible provider is one row here, not a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 
 __all__ = [
@@ -14,10 +14,12 @@ __all__ = [
     "AuthStyle",
     "Family",
     "ProviderSpec",
+    "resolve_spec",
     "spec_for",
 ]
 
-Family: TypeAlias = Literal["openai", "anthropic", "gemini"]
+#: ``openai_responses``: the OpenAI Responses API (``/v1/responses``) as the upstream wire.
+Family: TypeAlias = Literal["openai", "anthropic", "gemini", "openai_responses"]
 #: How the access key travels: ``Authorization: Bearer``, Anthropic's ``x-api-key``,
 #: Azure's ``api-key``, or Gemini's ``x-goog-api-key``.
 AuthStyle: TypeAlias = Literal["bearer", "x-api-key", "api-key", "x-goog-api-key", "none"]
@@ -36,6 +38,9 @@ class ProviderSpec:
     stream_usage_option: bool = True
     #: Extra fixed query string (Azure's api-version).
     query: str = ""
+    #: Name of the output-token limit for requests translated from other shapes: OpenAI's
+    #: reasoning models reject ``max_tokens`` and take only ``max_completion_tokens``.
+    max_tokens_param: str = "max_tokens"
 
 
 def _p(name: str, family: Family, base_url: str | None, **kw: object) -> ProviderSpec:
@@ -45,7 +50,7 @@ def _p(name: str, family: Family, base_url: str | None, **kw: object) -> Provide
 KNOWN_PROVIDERS: dict[str, ProviderSpec] = {
     s.name: s
     for s in (
-        _p("openai", "openai", "https://api.openai.com"),
+        _p("openai", "openai", "https://api.openai.com", max_tokens_param="max_completion_tokens"),
         _p("groq", "openai", "https://api.groq.com/openai"),
         _p("mistral", "openai", "https://api.mistral.ai"),
         _p("deepseek", "openai", "https://api.deepseek.com"),
@@ -67,6 +72,7 @@ KNOWN_PROVIDERS: dict[str, ProviderSpec] = {
             requires_base_url=True,
             chat_path="/openai/deployments/{model}/chat/completions",
             query="api-version=2025-01-01-preview",
+            max_tokens_param="max_completion_tokens",
         ),
         _p("anthropic", "anthropic", "https://api.anthropic.com", auth="x-api-key"),
         _p(
@@ -95,6 +101,7 @@ INTERFACES: dict[str, Family] = {
     "moonshotai": "openai",
     "gemini": "gemini",
     "anthropic": "anthropic",
+    "openai_responses": "openai_responses",
 }
 
 
@@ -116,3 +123,15 @@ def spec_for(provider: str, interface: str | None = None) -> ProviderSpec | None
             )
         return ProviderSpec(provider, family, None, requires_base_url=True)
     return KNOWN_PROVIDERS.get(provider)
+
+
+def resolve_spec(provider: str, interface: str | None = None) -> ProviderSpec | None:
+    """The spec a deployment uses: a provider known by name wins, except that an
+    OpenAI-family provider may opt into the Responses API with
+    ``provider_interface: openai_responses``."""
+    known = KNOWN_PROVIDERS.get(provider)
+    if known is None:
+        return spec_for(provider, interface)
+    if interface == "openai_responses" and known.family == "openai" and not known.query:
+        return replace(known, family="openai_responses")
+    return known

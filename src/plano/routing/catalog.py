@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from plano.errors import ConfigError, InvalidRequest, ModelNotFound
-from plano.providers.table import KNOWN_PROVIDERS, ProviderSpec, spec_for
+from plano.providers.table import ProviderSpec, resolve_spec
 
 __all__ = ["AliasLike", "Deployment", "ModelCatalog", "ProviderEntry"]
 
@@ -59,6 +59,14 @@ class Deployment:
     access_key: str | None = field(default=None, repr=False)
     headers: tuple[tuple[str, str], ...] = ()
     passthrough_auth: bool = False
+    #: The entry's ``name`` when it has one. Two entries may share a model (two keys, two
+    #: regions); routing state is kept per :attr:`key`, which tells them apart.
+    label: str = ""
+
+    @property
+    def key(self) -> str:
+        """Unique per ``model_providers`` entry: its ``name``, else its ``model``."""
+        return self.label or self.name
 
     @property
     def family(self) -> str:
@@ -87,7 +95,7 @@ class Deployment:
 
 def _deployment(e: ProviderEntry) -> Deployment:
     # A provider known by name wins; provider_interface describes unknown ones.
-    spec = KNOWN_PROVIDERS.get(e.provider) or spec_for(e.provider, e.provider_interface)
+    spec = resolve_spec(e.provider, e.provider_interface)
     if spec is None:
         raise ConfigError(f"model_providers: unknown provider '{e.provider}' for '{e.model}'")
     base = (e.base_url or spec.base_url or "").rstrip("/")
@@ -102,6 +110,7 @@ def _deployment(e: ProviderEntry) -> Deployment:
         access_key=e.access_key or None,
         headers=tuple((e.headers or {}).items()),
         passthrough_auth=bool(e.passthrough_auth),
+        label=e.name or "",
     )
 
 

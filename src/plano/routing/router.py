@@ -7,12 +7,16 @@ Pools, rules, strategies, circuit breakers and preference routing implement the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from plano.errors import PlanoError
 from plano.pipeline.context import RequestContext
 from plano.routing.catalog import Deployment, ModelCatalog
+
+if TYPE_CHECKING:
+    from plano.routing.fallback import AttemptTracker, FallbackPolicy
 
 __all__ = ["Plan", "Router", "StaticRouter"]
 
@@ -26,10 +30,19 @@ class Plan:
     max_attempts: int | None = None
     #: Why this plan was chosen (rule / route / strategy names), for headers and metrics.
     reasons: list[str] = field(default_factory=list)
+    #: The routing rule or preference route that chose it (``x-plano-route``).
+    route: str | None = None
+    #: Retry/fallback policy; ``None``: each deployment once, in order.
+    policy: FallbackPolicy | None = None
+    #: Per-request hooks into the router's health state.
+    tracker: AttemptTracker | None = None
 
 
 class Router(Protocol):
-    def plan(self, ctx: RequestContext) -> Plan: ...
+    def plan(self, ctx: RequestContext) -> Plan | Awaitable[Plan]:
+        """Which deployments to try. A router that must wait (a router model) returns an
+        awaitable; the common case returns the plan at once, with no coroutine to schedule."""
+        ...
 
     def report(
         self, dep: Deployment, error: PlanoError | None, latency_ms: float, ttft_ms: float | None

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -38,8 +38,16 @@ from plano.providers.codec import CODECS
 from plano.providers.transport import UpstreamPool
 from plano.routing.catalog import Deployment, ModelCatalog
 from plano.routing.fallback import call_with_fallback
-from plano.routing.router import Router, StaticRouter
-from plano.server.relay import answer_headers, call_once, fail_stream, relay_stream
+from plano.routing.router import Plan, Router, StaticRouter
+from plano.server.relay import (
+    StreamLimits,
+    answer_headers,
+    call_once,
+    fail_stream,
+    relay_stream,
+)
+from plano.server.routing_api import decision_routes
+from plano.wire import capabilities
 from plano.wire.shapes import ROUTES, SHAPES, ClientShape
 
 __all__ = ["Gateway", "GatewaySettings"]
@@ -51,6 +59,8 @@ log = logging.getLogger("plano.gateway")
 class GatewaySettings:
     max_body: int = 10 * 1024 * 1024
     max_in_flight: int = 2048
+    #: First-token and idle limits of streams (``fallback.*_timeout``).
+    stream_limits: StreamLimits = field(default_factory=StreamLimits)
     #: The listener's ``timeout``: the whole request, stream included.
     request_timeout: float = 300.0
 
@@ -93,6 +103,7 @@ class Gateway:
             app.router.add_post(path, self._endpoint(SHAPES[shape_name]))
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_routes(decision_routes(self))
         app.router.add_routes(self._extra_routes)
         app.router.add_route("*", "/{tail:.*}", self.not_found)
         app.on_startup.append(self._on_startup)
@@ -121,7 +132,9 @@ class Gateway:
             headers=request.headers,  # type: ignore[arg-type]
         )
         if self.in_flight >= self.settings.max_in_flight:
-            return self._error(ctx, shape, Overloaded("The gateway is at capacity; retry soon."))
+            resp = self._error(ctx, shape, Overloaded("The gateway is at capacity; retry soon."))
+            self.chain.complete(ctx)  # shed load still shows in the ledger and access log
+            return resp
         self.in_flight += 1
         try:
             async with asyncio.timeout(self.settings.request_timeout):
@@ -159,11 +172,17 @@ class Gateway:
     async def _stages(
         self, request: web.Request, ctx: RequestContext, shape: ClientShape
     ) -> web.StreamResponse:
+        plan = await self.decide(request, ctx, shape)
+        return await call_with_fallback(ctx, plan, self.router, self._attempt)
+
+    async def decide(self, request: web.Request, ctx: RequestContext, shape: ClientShape) -> Plan:
+        """Read and parse the request, run the input filters, and plan its route."""
         body = await self._read_json(request)
         ctx.request = shape.parse_request(body)
         ctx.state["http_request"] = request
         await self.chain.on_request(ctx)
-        return await call_with_fallback(ctx, self.router.plan(ctx), self.router, self._attempt)
+        plan = self.router.plan(ctx)
+        return plan if isinstance(plan, Plan) else await plan
 
     async def _attempt(self, ctx: RequestContext, dep: Deployment) -> web.StreamResponse:
         """One call to one deployment, stream or not."""
@@ -173,10 +192,14 @@ class Gateway:
         if codec is None:
             raise InvalidRequest(f"Provider family '{dep.family}' is not supported yet.")
         shape = SHAPES[ctx.shape]
+        capabilities.check(req, shape.family, dep.family)
         ureq = codec.build(dep, req, ctx.headers)
         if req.stream:
             request = ctx.state["http_request"]
-            return await relay_stream(ctx, request, self.pool, codec, ureq, shape, self.chain)
+            limits = self.settings.stream_limits
+            return await relay_stream(
+                ctx, request, self.pool, codec, ureq, shape, self.chain, limits
+            )
         return await call_once(ctx, self.pool, codec, ureq, shape, self.chain)
 
     async def _read_json(self, request: web.Request) -> Any:

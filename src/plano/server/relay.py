@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -19,20 +20,26 @@ from plano.core.model import (
     ChatResponse,
     StreamError,
     StreamEvent,
+    StreamStart,
     TextDelta,
     ThinkingDelta,
     ToolCallDelta,
     UsageEvent,
 )
-from plano.core.sse import SSEParser
-from plano.errors import PlanoError, UpstreamProtocolError, UpstreamStatusError
+from plano.core.sse import SSEEvent, SSEParser
+from plano.errors import (
+    PlanoError,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+    UpstreamTimeout,
+)
 from plano.pipeline.context import RequestContext
 from plano.pipeline.filters import FilterChain
 from plano.providers.codec import Codec, UpstreamRequest
 from plano.providers.transport import UpstreamPool, map_client_error
-from plano.wire.shapes import ClientShape
+from plano.wire.shapes import ClientShape, StreamRenderer
 
-__all__ = ["answer_headers", "call_once", "fail_stream", "relay_stream"]
+__all__ = ["StreamLimits", "answer_headers", "call_once", "fail_stream", "relay_stream"]
 
 _SSE_HEADERS = {
     "content-type": "text/event-stream; charset=utf-8",
@@ -47,8 +54,11 @@ def answer_headers(ctx: RequestContext, model: str | None = None) -> dict[str, s
     if dep is not None:
         h["x-plano-provider"] = dep.provider
         h["x-plano-model"] = model or dep.model_id
-        # Failed attempts so far plus the one answering now.
-        h["x-plano-attempts"] = str(len(ctx.attempts) + 1)
+        h["x-plano-deployment"] = dep.key
+        # Failed attempts so far plus the one answering now (all of them on an error).
+        h["x-plano-attempts"] = str(len(ctx.attempts) + (0 if ctx.error else 1))
+    if ctx.route is not None:
+        h["x-plano-route"] = ctx.route
     return h
 
 
@@ -85,6 +95,8 @@ async def call_once(
         ) from exc
     answer: ChatResponse = codec.decode_response(data)
     ctx.usage = answer.usage
+    if answer.usage is None:  # the provider reported none: accounting counts this text
+        ctx.output_text.extend(c.message.text() for c in answer.choices)
     await chain.on_response(ctx, answer)
     # A filter that rewrites the answer clears ``raw``; then it is rendered anew.
     if shape.family == dep.family and answer.raw is data:
@@ -119,6 +131,144 @@ def _observe(ctx: RequestContext, chain: FilterChain, events: list[StreamEvent])
     return usage_only
 
 
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    #: From the upstream call to its first token; past it the attempt fails (and may fail over).
+    first_token: float | None = None
+    #: Longest gap between two upstream chunks once the answer streams.
+    idle: float | None = None
+
+
+#: Events that do not commit the answer: with only these, another deployment may still answer.
+_PRELUDE = (StreamStart, UsageEvent)
+#: Held events past which the answer is committed anyway (an upstream that sends nothing but
+#: preludes must not grow the buffer).
+_MAX_HELD = 64
+
+
+class _StreamRelay:
+    """Relays one upstream stream. Events are held until the first real one (text, tool call,
+    thinking, end) arrives; only then are the response headers sent, so an upstream that sends
+    200 and then stalls or dies costs nothing but a fail-over."""
+
+    __slots__ = (
+        "chain",
+        "codec",
+        "ctx",
+        "decoder",
+        "dep",
+        "drop_usage",
+        "held",
+        "out",
+        "parser",
+        "renderer",
+        "request",
+        "shape",
+    )
+
+    def __init__(
+        self,
+        ctx: RequestContext,
+        request: web.Request,
+        codec: Codec,
+        shape: ClientShape,
+        chain: FilterChain,
+    ) -> None:
+        dep, req = ctx.deployment, ctx.request
+        assert dep is not None and req is not None
+        same = shape.family == dep.family
+        self.ctx, self.request, self.shape, self.chain, self.dep = ctx, request, shape, chain, dep
+        self.codec = codec
+        self.drop_usage = same and shape.drop_usage_only(req)
+        self.parser = SSEParser()
+        self.decoder = codec.stream_decoder()
+        self.renderer = None if same else shape.stream_renderer(dep.model_id, req)
+        self.held: list[tuple[bytes, list[StreamEvent]]] = []
+        self.out: web.StreamResponse | None = None
+
+    async def run(
+        self, uresp: aiohttp.ClientResponse, timer: asyncio.Timeout, idle: float | None
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        async for chunk in uresp.content.iter_any():
+            if self.out is not None and idle is not None:
+                timer.reschedule(loop.time() + idle)
+            committed = self.out is not None
+            await self._feed(self.parser.feed(chunk))
+            if not committed and self.out is not None:
+                timer.reschedule(None if idle is None else loop.time() + idle)
+        await self._feed(self.parser.flush())
+        if not self.decoder.done:
+            raise UpstreamProtocolError(
+                f"The provider '{self.dep.provider}' ended the stream before it was complete."
+            )
+        tail: list[bytes] = []
+        if self.out is None:
+            await self._commit(tail)  # a complete answer with no content events (rare)
+        if self.renderer is not None:
+            tail.append(self.renderer.done())
+        assert self.out is not None
+        if tail:
+            await self.out.write(b"".join(tail))
+
+    async def _feed(self, sses: list[SSEEvent]) -> None:
+        """Decode, hold or relay one read's events. Events before a broken one still reach
+        the client (they are written before the error propagates)."""
+        batch: list[bytes] = []
+        try:
+            for sse in sses:
+                events = self._decode(sse)
+                if self.out is not None:
+                    self._emit(sse.raw, events, batch)
+                    continue
+                self._hold(sse.raw, events)
+                if self._ready(events):
+                    await self._commit(batch)
+        except PlanoError:
+            if batch and self.out is not None:
+                await self.out.write(b"".join(batch))
+            raise
+        if batch and self.out is not None:
+            await self.out.write(b"".join(batch))
+
+    def _decode(self, sse: SSEEvent) -> list[StreamEvent]:
+        try:
+            return self.decoder.feed(sse.data, sse.event)
+        except PlanoError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            # A chunk of the right JSON but the wrong shape: the provider's fault, not ours.
+            raise UpstreamProtocolError(
+                f"The provider '{self.dep.provider}' sent a malformed stream chunk."
+            ) from exc
+
+    def _hold(self, raw: bytes, events: list[StreamEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, StreamError):  # failed before anything was sent: fail over
+                raise UpstreamStatusError(ev.message, status=ev.status)
+        self.held.append((raw, events))
+
+    def _ready(self, events: list[StreamEvent]) -> bool:
+        return len(self.held) >= _MAX_HELD or any(not isinstance(e, _PRELUDE) for e in events)
+
+    async def _commit(self, batch: list[bytes]) -> None:
+        out = web.StreamResponse(status=200, headers={**_SSE_HEADERS, **answer_headers(self.ctx)})
+        await out.prepare(self.request)
+        self.out = out
+        self.ctx.state["stream"] = out
+        for raw, events in self.held:
+            self._emit(raw, events, batch)
+        self.held = []
+
+    def _emit(self, raw: bytes, events: list[StreamEvent], batch: list[bytes]) -> None:
+        usage_only = _observe(self.ctx, self.chain, events)
+        if self.renderer is None:
+            if not (self.drop_usage and usage_only):
+                batch.append(raw)
+        else:
+            batch.extend(self.renderer.render(ev) for ev in events)
+
+
 async def relay_stream(
     ctx: RequestContext,
     request: web.Request,
@@ -127,68 +277,70 @@ async def relay_stream(
     ureq: UpstreamRequest,
     shape: ClientShape,
     chain: FilterChain,
+    limits: StreamLimits | None = None,
 ) -> web.StreamResponse:
-    """A streaming call. Errors before the first byte raise (so fallback can act and the
+    """A streaming call. Errors before the first token raise (so fallback can act and the
     client gets a proper status); errors after it become an in-band error event."""
+    limits = limits or StreamLimits()
     dep = ctx.deployment
-    req = ctx.request
-    assert dep is not None and req is not None
-    same = shape.family == dep.family
-    drop_usage = same and shape.drop_usage_only(req)
+    assert dep is not None
+    relay = _StreamRelay(ctx, request, codec, shape, chain)
+    loop = asyncio.get_running_loop()
     ctx.upstream_start_ns = time.perf_counter_ns()
-    async with pool.open(ureq, dep.provider) as uresp:
-        ctx.upstream_headers_ns = time.perf_counter_ns()
-        if uresp.status >= 400:
-            raise await _error_from(codec, uresp, pool, dep.provider)
-        out = web.StreamResponse(status=200, headers={**_SSE_HEADERS, **answer_headers(ctx)})
-        await out.prepare(request)
-        ctx.state["stream"] = out
-        parser = SSEParser()
-        decoder = codec.stream_decoder()
-        renderer = None if same else shape.stream_renderer(dep.model_id, req)
-        try:
-            async for chunk in uresp.content.iter_any():
-                batch: list[bytes] = []
-                for sse in parser.feed(chunk):
-                    events = decoder.feed(sse.data, sse.event)
-                    usage_only = _observe(ctx, chain, events)
-                    if renderer is None:
-                        if not (drop_usage and usage_only):
-                            batch.append(sse.raw)
-                    else:
-                        batch.extend(renderer.render(ev) for ev in events)
-                if batch:
-                    await out.write(b"".join(batch))
-            for sse in parser.flush():
-                _observe(ctx, chain, decoder.feed(sse.data, sse.event))
-            if not decoder.done:
-                raise UpstreamProtocolError(
-                    f"The provider '{dep.provider}' ended the stream before it was complete."
-                )
-            if renderer is not None:
-                await out.write(renderer.done())
-        except PlanoError as err:
-            await fail_stream(ctx, out, shape, err)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            await fail_stream(ctx, out, shape, map_client_error(exc, dep.provider))
-        except ConnectionResetError:
-            # The client went away mid-stream: a logged, accounted event, not a traceback.
-            ctx.client_closed = True
-            ctx.status = 499
-        except asyncio.CancelledError:
-            ctx.client_closed = True
-            ctx.status = 499
-            raise
+    first = None if limits.first_token is None else loop.time() + limits.first_token
+    try:
+        async with asyncio.timeout_at(first) as timer, pool.open(ureq, dep.provider) as uresp:
+            ctx.upstream_headers_ns = time.perf_counter_ns()
+            if uresp.status >= 400:
+                raise await _error_from(codec, uresp, pool, dep.provider)
+            await relay.run(uresp, timer, limits.idle)
+    except TimeoutError:
+        waited = "its first token" if relay.out is None else "the next chunk"
+        await _failed(
+            relay, UpstreamTimeout(f"The provider '{dep.provider}' was too slow to send {waited}.")
+        )
+    except PlanoError as err:
+        await _failed(relay, err)
+    except aiohttp.ClientError as exc:
+        await _failed(relay, map_client_error(exc, dep.provider))
+    except ConnectionResetError as exc:
+        if relay.out is None:
+            raise map_client_error(exc, dep.provider) from exc
+        # The client went away mid-stream: a logged, accounted event, not a traceback.
+        ctx.client_closed = True
+        ctx.status = 499
+    except asyncio.CancelledError:
+        ctx.client_closed = True
+        ctx.status = 499
+        raise
     ctx.upstream_end_ns = ctx.end_ns = time.perf_counter_ns()
-    return out
+    assert relay.out is not None
+    return relay.out
+
+
+async def _failed(relay: _StreamRelay, err: PlanoError) -> None:
+    """Before the first byte: raise (fallback may act). After: the in-band error event."""
+    if relay.out is None:
+        raise err
+    await fail_stream(relay.ctx, relay.out, relay.shape, err, relay.renderer)
 
 
 async def fail_stream(
-    ctx: RequestContext, out: web.StreamResponse, shape: ClientShape, err: PlanoError
+    ctx: RequestContext,
+    out: web.StreamResponse,
+    shape: ClientShape,
+    err: PlanoError,
+    renderer: StreamRenderer | None = None,
 ) -> None:
+    """End a started stream with the client shape's in-band error. A renderer (answers from
+    another family) renders it from its own state, so open blocks/items are closed first."""
     ctx.status = err.status
     ctx.error = err
+    if renderer is not None:
+        data = renderer.render(StreamError(err.message, err.status, err.error_type))
+    else:
+        data = shape.stream_error(err)
     try:
-        await out.write(shape.stream_error(err))
+        await out.write(data)
     except ConnectionResetError:
         ctx.client_closed = True

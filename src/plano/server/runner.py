@@ -22,11 +22,19 @@ from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.config import PlanoConfig
 from plano.pipeline.filters import FilterChain
-from plano.providers import openai_compat  # noqa: F401  (registers the codec)
+from plano.providers import anthropic, gemini, openai_compat, responses  # noqa: F401  (codecs)
 from plano.providers.transport import Timeouts, UpstreamPool
 from plano.routing.catalog import ModelCatalog
+from plano.routing.preference import EmbeddingRouteChooser, LLMRouteChooser
+from plano.routing.setup import context_window_lookup, router_from_config
+from plano.routing.smart import SmartRouter
 from plano.server.admin import admin_routes
 from plano.server.gateway import Gateway, GatewaySettings
+from plano.server.relay import StreamLimits
+from plano.server.router_client import GatewayModelCaller
+from plano.server.routing_api import status_routes
+from plano.server.shape_routes import count_tokens_routes, responses_routes
+from plano.state import MemoryResponseStore, ResponsesStateFilter, ResponseStore
 
 __all__ = ["ServeOptions", "build_gateway", "serve", "serve_forever"]
 
@@ -51,19 +59,63 @@ def model_listener(config: PlanoConfig) -> tuple[str, int, float]:
     return "0.0.0.0", 12000, 300.0
 
 
-def build_gateway(config: PlanoConfig, counter: TokenCounter | None = None) -> Gateway:
-    """The runtime objects for a validated config; no sockets are opened here."""
+def build_gateway(
+    config: PlanoConfig,
+    counter: TokenCounter | None = None,
+    response_store: ResponseStore | None = None,
+) -> Gateway:
+    """The runtime objects for a validated config; no sockets are opened here. Responses API
+    state lives in ``response_store`` (in memory unless one is given)."""
     g = config.gateway
     _host, _port, timeout = model_listener(config)
     catalog = ModelCatalog(config.model_providers, config.model_aliases)
     pool = UpstreamPool(Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout))
     ledger = Ledger()
-    accounting = AccountingFilter(ledger, PriceBook(), counter or TokenCounter())
-    chain = FilterChain([accounting])
-    settings = GatewaySettings(
-        max_body=g.max_request_body, max_in_flight=g.max_in_flight, request_timeout=timeout
+    counter = counter or TokenCounter()
+    store = response_store or MemoryResponseStore()
+    prices = PriceBook()
+    accounting = AccountingFilter(ledger, prices, counter)
+    chain = FilterChain([accounting, ResponsesStateFilter(store)])
+    tokens = counter
+    router = router_from_config(
+        config,
+        catalog,
+        prices,
+        lambda req: tokens.count_request(req, req.model),
+        windows=context_window_lookup(),
     )
-    return Gateway(settings, catalog, pool, chain, admin_routes(ledger, chain))
+    if isinstance(router.chooser, LLMRouteChooser):
+        router.chooser.complete = GatewayModelCaller(router, pool, chain).complete
+    f = config.fallback
+    settings = GatewaySettings(
+        max_body=g.max_request_body,
+        max_in_flight=g.max_in_flight,
+        request_timeout=timeout,
+        stream_limits=StreamLimits(f.first_token_timeout, f.stream_idle_timeout),
+    )
+    routes = admin_routes(ledger, chain) + count_tokens_routes(counter) + responses_routes(store)
+    routes += status_routes(router.status)
+    return Gateway(settings, catalog, pool, chain, routes, router)
+
+
+def _load_route_embeddings(
+    loop: asyncio.AbstractEventLoop, gateway: Gateway
+) -> asyncio.Future[None]:
+    """Embed the routes in a thread (~0.3 s); until then requests take the default route."""
+    router = gateway.router
+    chooser = router.chooser if isinstance(router, SmartRouter) else None
+    if not isinstance(chooser, EmbeddingRouteChooser):
+        done: asyncio.Future[None] = loop.create_future()
+        done.set_result(None)
+        return done
+
+    def load() -> None:
+        try:
+            chooser.load()
+        except Exception:
+            log.exception("could not load the embedding router; using default routes")
+
+    return loop.run_in_executor(None, load)
 
 
 def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -85,6 +137,7 @@ async def serve(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) ->
     # Loading the encodings takes ~1 s: do it in a thread; counting falls back until then.
     loading = loop.run_in_executor(None, counter.load, opts.cache_dir / "tiktoken")
     gateway = build_gateway(config, counter)
+    routes_loading = _load_route_embeddings(loop, gateway)
     runner = web.AppRunner(
         gateway.app(),
         handler_cancellation=True,  # a client that leaves cancels its upstream call
@@ -104,6 +157,8 @@ async def serve(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) ->
     log.info("draining %d in-flight request(s)", gateway.in_flight)
     with contextlib.suppress(Exception):
         await loading
+    with contextlib.suppress(Exception):
+        await routes_loading
     await runner.cleanup()
     log.info("stopped")
 

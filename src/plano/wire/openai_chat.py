@@ -91,7 +91,7 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def _parse_parts(content: list[Any], where: str) -> list[Part]:
+def _parse_parts(content: list[Any], where: str, opaque: list[str]) -> list[Part]:
     parts: list[Part] = []
     for j, p in enumerate(content):
         if not isinstance(p, dict):
@@ -109,8 +109,10 @@ def _parse_parts(content: list[Any], where: str) -> list[Part]:
                 raise _bad(f"'{where}[{j}].image_url.url' must be a string.", f"{where}[{j}]")
             detail = img.get("detail") if isinstance(img, dict) else None
             parts.append(ImagePart(url, detail))
-        # Other part types (input_audio, file, refusal) reach OpenAI-family upstreams through
-        # the raw body; translators to other families reject requests that carry them.
+        else:
+            # Other part types (input_audio, file, refusal) reach OpenAI-family upstreams
+            # through the raw body; other families reject requests that carry them.
+            opaque.append(f"'{kind}' content part")
     return parts
 
 
@@ -129,7 +131,7 @@ def _parse_tool_calls(calls: Any, where: str) -> list[ToolCall]:
     return out
 
 
-def _parse_message(m: Any, i: int) -> Message:
+def _parse_message(m: Any, i: int, opaque: list[str]) -> Message:
     where = f"messages[{i}]"
     if not isinstance(m, dict):
         raise _bad(f"Invalid type for '{where}': expected an object.", where)
@@ -145,7 +147,7 @@ def _parse_message(m: Any, i: int) -> Message:
     if isinstance(content, str):
         parts: list[Part] = [TextPart(content)]
     elif isinstance(content, list):
-        parts = _parse_parts(content, f"{where}.content")
+        parts = _parse_parts(content, f"{where}.content", opaque)
     elif content is None:
         parts = []
     else:
@@ -187,11 +189,13 @@ def parse_request(body: Any) -> ChatRequest:
             "'messages' is required and must be a non-empty array.", param="messages"
         )
     stream = bool(_opt(body, "stream", bool, "a boolean"))
-    max_tokens = _opt(body, "max_completion_tokens", int, "an integer")
-    if max_tokens is None:
-        max_tokens = _opt(body, "max_tokens", int, "an integer")
-    if max_tokens is not None and max_tokens < 1:
-        raise InvalidRequest("'max_tokens' must be at least 1.", param="max_tokens")
+    max_tokens = None
+    for key in ("max_tokens", "max_completion_tokens"):  # both checked; the newer name wins
+        value = _opt(body, key, int, "an integer")
+        if value is not None and value < 1:
+            raise InvalidRequest(f"'{key}' must be at least 1.", param=key)
+        if value is not None:
+            max_tokens = value
     stop = body.get("stop")
     if isinstance(stop, str):
         stop = [stop]
@@ -202,9 +206,10 @@ def parse_request(body: Any) -> ChatRequest:
     tools = _opt(body, "tools", list, "an array")
     opts = _opt(body, "stream_options", dict, "an object") or {}
     metadata = _opt(body, "metadata", dict, "an object") or {}
+    opaque: list[str] = []
     return ChatRequest(
         model=model,
-        messages=[_parse_message(m, i) for i, m in enumerate(messages)],
+        messages=[_parse_message(m, i, opaque) for i, m in enumerate(messages)],
         stream=stream,
         max_tokens=max_tokens,
         temperature=_opt(body, "temperature", (int, float), "a number"),
@@ -220,6 +225,7 @@ def parse_request(body: Any) -> ChatRequest:
         extra={k: v for k, v in body.items() if k not in _MODELED},
         shape=SHAPE,
         raw=body,
+        opaque=opaque,
     )
 
 
@@ -320,15 +326,19 @@ def decode_usage(u: Any) -> Usage | None:
     """OpenAI usage (and DeepSeek's cache fields) to canonical usage."""
     if not isinstance(u, dict):
         return None
-    pd = u.get("prompt_tokens_details") or {}
-    cd = u.get("completion_tokens_details") or {}
-    cached = pd.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0
-    return Usage(
-        input_tokens=int(u.get("prompt_tokens") or 0),
-        output_tokens=int(u.get("completion_tokens") or 0),
-        cache_read_tokens=int(cached),
-        reasoning_tokens=int(cd.get("reasoning_tokens") or 0),
-    )
+    pd = u.get("prompt_tokens_details")
+    cd = u.get("completion_tokens_details")
+    pd = pd if isinstance(pd, dict) else {}
+    cd = cd if isinstance(cd, dict) else {}
+    try:
+        return Usage(
+            input_tokens=int(u.get("prompt_tokens") or 0),
+            output_tokens=int(u.get("completion_tokens") or 0),
+            cache_read_tokens=int(pd.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0),
+            reasoning_tokens=int(cd.get("reasoning_tokens") or 0),
+        )
+    except (TypeError, ValueError) as exc:
+        raise UpstreamProtocolError("The upstream reported malformed usage.") from exc
 
 
 def _decode_message(m: dict[str, Any]) -> Message:
@@ -359,14 +369,15 @@ def decode_response(body: Any) -> ChatResponse:
             )
             for i, c in enumerate(body["choices"])
         ]
+        created = int(body.get("created") or 0)
     except (AttributeError, TypeError, ValueError) as exc:
-        raise UpstreamProtocolError("The upstream returned malformed choices.") from exc
+        raise UpstreamProtocolError("The upstream returned a malformed answer.") from exc
     return ChatResponse(
         id=str(body.get("id", "")),
         model=str(body.get("model", "")),
         choices=choices,
         usage=decode_usage(body.get("usage")),
-        created=int(body.get("created") or 0),
+        created=created,
         raw=body,
     )
 
@@ -445,8 +456,12 @@ class StreamDecoder:
         if not self.started:
             self.started = True
             events.append(StreamStart(str(chunk.get("id", "")), str(chunk.get("model", ""))))
-        for c in chunk.get("choices") or ():
-            self._choice(c, events)
+        try:
+            for c in chunk.get("choices") or ():
+                self._choice(c, events)
+        except (AttributeError, TypeError, ValueError) as exc:
+            # Valid JSON of the wrong structure is the provider's fault, not a gateway bug.
+            raise UpstreamProtocolError("The upstream sent a malformed stream chunk.") from exc
         usage = decode_usage(chunk.get("usage"))
         if usage is not None:
             events.append(UsageEvent(usage))

@@ -11,7 +11,15 @@ from typing import Any, Protocol
 
 from plano.core.model import ChatRequest, ChatResponse, StreamEvent
 from plano.errors import PlanoError
-from plano.wire import openai_chat
+from plano.wire import (
+    anthropic_answer,
+    anthropic_messages,
+    anthropic_stream,
+    openai_chat,
+    openai_responses,
+    openai_responses_answer,
+    openai_responses_stream,
+)
 
 __all__ = ["ROUTES", "SHAPES", "ClientShape", "StreamRenderer"]
 
@@ -42,6 +50,18 @@ def _openai_renderer(model: str, req: ChatRequest) -> StreamRenderer:
     return openai_chat.ChunkRenderer(model, include_usage=req.include_usage)
 
 
+def _anthropic_renderer(model: str, req: ChatRequest) -> StreamRenderer:
+    return anthropic_stream.EventRenderer(model)
+
+
+def _responses_renderer(model: str, req: ChatRequest) -> StreamRenderer:
+    return openai_responses_stream.EventRenderer(model, answer_id=req.answer_id)
+
+
+def _never(_req: ChatRequest) -> bool:
+    return False
+
+
 SHAPES: dict[str, ClientShape] = {
     "openai_chat": ClientShape(
         name="openai_chat",
@@ -53,6 +73,26 @@ SHAPES: dict[str, ClientShape] = {
         stream_error=lambda e: openai_chat.stream_error(e.message, e.error_type),
         drop_usage_only=lambda req: not req.include_usage,
     ),
+    "anthropic_messages": ClientShape(
+        name="anthropic_messages",
+        family="anthropic",
+        parse_request=anthropic_messages.parse_request,
+        render_response=anthropic_answer.render_response,
+        error_body=anthropic_answer.error_body,
+        stream_renderer=_anthropic_renderer,
+        stream_error=anthropic_stream.stream_error,
+        drop_usage_only=_never,
+    ),
+    "openai_responses": ClientShape(
+        name="openai_responses",
+        family="openai_responses",
+        parse_request=openai_responses.parse_request,
+        render_response=openai_responses_answer.render_response,
+        error_body=openai_responses_answer.error_body,
+        stream_renderer=_responses_renderer,
+        stream_error=openai_responses_stream.stream_error,
+        drop_usage_only=_never,
+    ),
 }
 
 
@@ -61,4 +101,7 @@ SHAPES: dict[str, ClientShape] = {
 ROUTES: list[tuple[str, str]] = [
     ("/v1/chat/completions", "openai_chat"),
     ("/chat/completions", "openai_chat"),
+    ("/v1/messages", "anthropic_messages"),
+    ("/v1/responses", "openai_responses"),
+    ("/responses", "openai_responses"),
 ]

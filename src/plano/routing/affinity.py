@@ -1,0 +1,53 @@
+"""Session affinity: a conversation stays on the deployment it started on.
+
+A bounded map with a time-to-live (Plano's ``routing.session_ttl_seconds`` and
+``session_max_entries``): the oldest pin is evicted when full, an expired one is dropped when
+read. Pure: callers pass the clock value.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+__all__ = ["AffinityMap", "Pin"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    deployment: str
+    route: str | None
+    at: float
+
+
+class AffinityMap:
+    def __init__(self, ttl: float = 600.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._pins: OrderedDict[tuple[str, str], Pin] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._pins)
+
+    def get(self, session: str, model: str, now: float) -> Pin | None:
+        key = (session, model)
+        pin = self._pins.get(key)
+        if pin is None:
+            return None
+        if now - pin.at >= self.ttl:
+            del self._pins[key]
+            return None
+        return pin
+
+    def put(self, session: str, model: str, deployment: str, route: str | None, now: float) -> None:
+        key = (session, model)
+        old = self._pins.get(key)
+        if old is not None and old.deployment == deployment and now - old.at < self.ttl / 2:
+            return  # still fresh: skip the re-insert on the hot path
+        self._pins[key] = Pin(deployment, route, now)
+        self._pins.move_to_end(key)
+        while len(self._pins) > self.max_entries:
+            self._pins.popitem(last=False)
+
+    def forget(self, session: str, model: str) -> None:
+        self._pins.pop((session, model), None)

@@ -1,0 +1,365 @@
+"""The smart router: pools, rules, preference routes, capability filtering, circuit breakers,
+Retry-After cool-downs and session affinity behind the one :class:`~plano.routing.router.
+Router` protocol.
+
+A plan is built in this order::
+
+    rules           the first matching rule names the target (pool, alias or model)
+    preferences     else, if routing_preferences apply, a route chooser picks a route whose
+                    models are ordered by selection_policy.prefer (cheapest / fastest / none)
+    requested       else the requested name
+    expand          each name -> deployments (a pool's strategy orders its members)
+    fallbacks       the rule's / pool's fallbacks, then fallback.models[requested or '*']
+    capabilities    deployments that cannot serve the request (context, tools, images) drop out
+    affinity        the session's deployment goes first while it is healthy
+
+Everything but the route chooser is synchronous and pure given the clock, the random source
+and the health board, so :meth:`SmartRouter.plan` returns a :class:`Plan` directly unless a
+router model has to be asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from plano.config.routing import Backoff
+from plano.core.model import ChatRequest
+from plano.errors import InvalidRequest, PlanoError, UnsupportedCapability
+from plano.pipeline.context import RequestContext
+from plano.routing import metrics as m
+from plano.routing.affinity import AffinityMap, Pin
+from plano.routing.capabilities import CapabilityTable, cannot_serve
+from plano.routing.catalog import Deployment, ModelCatalog
+from plano.routing.failures import HEALTH_FAILURES, classify
+from plano.routing.fallback import FallbackPolicy
+from plano.routing.health import HealthBoard
+from plano.routing.preference import Route, RouteChooser
+from plano.routing.router import Plan
+from plano.routing.rules import NamePattern, RequestFacts, Rule, first_match
+from plano.routing.strategies import Member, Signals, order
+
+__all__ = ["Pool", "PreferenceSettings", "RoutingTables", "SmartRouter"]
+
+log = logging.getLogger("plano.routing")
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    name: str
+    strategy: str
+    members: tuple[Member, ...]
+    fallbacks: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class RoutingTables:
+    pools: dict[str, Pool] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    #: ``fallback.models``: requested name (or ``*``) -> fallback names.
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PreferenceSettings:
+    timeout: float = 3.0
+    default_route: str | None = None
+    apply_to: tuple[str, ...] = ("*",)
+
+
+class SmartRouter:
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        tables: RoutingTables,
+        *,
+        policy: FallbackPolicy | None = None,
+        backoff: Backoff | None = None,
+        health: HealthBoard | None = None,
+        affinity: AffinityMap | None = None,
+        capabilities: CapabilityTable | None = None,
+        chooser: RouteChooser | None = None,
+        preference: PreferenceSettings | None = None,
+        prices: Callable[[Deployment], tuple[float, float] | None] | None = None,
+        count: Callable[[ChatRequest], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        counters: m.RoutingCounters | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.tables = tables
+        self.policy = policy or FallbackPolicy()
+        self.backoff_settings = backoff or Backoff()
+        self.health = health or HealthBoard()
+        self.affinity = affinity or AffinityMap()
+        self.capabilities = capabilities or CapabilityTable()
+        self.chooser = chooser
+        self.preference = preference or PreferenceSettings()
+        self._apply_to = NamePattern(self.preference.apply_to)
+        self._routes = {r.name: r for r in tables.routes}
+        self._prices = prices or (lambda _d: None)
+        self._count = count or (lambda req: sum(len(x.text()) for x in req.messages) // 4)
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.counters = counters or m.RoutingCounters()
+        self._turns: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ Router protocol
+
+    def plan(self, ctx: RequestContext) -> Plan | Awaitable[Plan]:
+        req = ctx.request
+        assert req is not None
+        facts = RequestFacts(req, ctx.headers, self._count, ctx.labels)
+        rule = first_match(self.tables.rules, facts)
+        if rule is not None:
+            self.counters.inc(m.DECISIONS, kind="rule", name=rule.name)
+            return self._finish(ctx, facts, [rule.target], rule.fallbacks, rule.name, "none")
+        if self._routes and self._apply_to.matches(facts.model):
+            pin = self._pin(facts)
+            if pin is not None:  # the conversation keeps its route: no router call
+                return self._routed(ctx, facts, pin.route)
+            return self._choose_then_plan(ctx, facts)
+        self.counters.inc(m.DECISIONS, kind="model", name="")
+        return self._finish(ctx, facts, [facts.model], (), None, "none")
+
+    def direct_plan(self, ctx: RequestContext) -> Plan:
+        """The requested name only: no rules, no preference routing (the router model's own
+        calls use this, so they cannot recurse)."""
+        assert ctx.request is not None
+        facts = RequestFacts(ctx.request, ctx.headers, self._count, ctx.labels)
+        return self._finish(ctx, facts, [facts.model], (), None, "none")
+
+    def report(
+        self, dep: Deployment, error: PlanoError | None, latency_ms: float, ttft_ms: float | None
+    ) -> None:
+        now = self.clock()
+        if error is None:
+            changed = self.health.record(
+                dep.key, now, failed=False, latency_ms=latency_ms, ttft_ms=ttft_ms
+            )
+        else:
+            kind = classify(error)
+            failed = kind in HEALTH_FAILURES
+            retry_after = error.retry_after if kind == "rate_limit" else None
+            # Refusals about the request (400s) still show the deployment is up.
+            changed = self.health.record(dep.key, now, failed=failed, retry_after=retry_after)
+        if changed is not None:
+            self.counters.inc(m.BREAKER_TRANSITIONS, deployment=dep.key, state=changed)
+            log.info("circuit breaker of %s is now %s", dep.key, changed)
+
+    def backoff(self, attempt: int, error: PlanoError) -> float:
+        b = self.backoff_settings
+        base = min(b.max, b.initial * b.multiplier**attempt)
+        return base * (1.0 - b.jitter * self.rng.random())
+
+    # ------------------------------------------------------------------ preference routing
+
+    async def _choose_then_plan(self, ctx: RequestContext, facts: RequestFacts) -> Plan:
+        name = await self.choose_route(facts.request)
+        return self._routed(ctx, facts, name)
+
+    async def choose_route(self, req: ChatRequest) -> str | None:
+        """The route for a conversation; the default route when the chooser fails or times
+        out (never an error for the client)."""
+        name: str | None = None
+        if self.chooser is not None:
+            try:
+                async with asyncio.timeout(self.preference.timeout):
+                    name = await self.chooser.choose(req.messages, self.tables.routes)
+            except TimeoutError:
+                self.counters.inc(m.ROUTER_FAILURES, reason="timeout")
+                log.warning("preference router timed out; using the default route")
+            except Exception as exc:  # any failure of the router model: default route
+                self.counters.inc(m.ROUTER_FAILURES, reason="error")
+                log.warning("preference router failed (%s); using the default route", exc)
+        return name if name is not None else self.preference.default_route
+
+    def _routed(self, ctx: RequestContext, facts: RequestFacts, name: str | None) -> Plan:
+        route = self._routes.get(name) if name is not None else None
+        if route is None:
+            self.counters.inc(m.DECISIONS, kind="no_route", name="")
+            return self._finish(ctx, facts, [facts.model], (), None, "none")
+        self.counters.inc(m.DECISIONS, kind="route", name=route.name)
+        return self._finish(ctx, facts, list(route.models), (), route.name, route.prefer)
+
+    # ------------------------------------------------------------------ building the plan
+
+    def _finish(
+        self,
+        ctx: RequestContext,
+        facts: RequestFacts,
+        targets: Sequence[str],
+        fallbacks: Sequence[str],
+        route: str | None,
+        prefer: str,
+    ) -> Plan:
+        deps: list[Deployment] = []
+        for name in targets:
+            deps += self._expand(name, facts)
+        if prefer != "none":
+            strategy = "cheapest" if prefer == "cheapest" else "lowest_latency"
+            deps = order(strategy, [Member(d) for d in deps], self._signals(route or "", facts))
+        extra = [*fallbacks, *self._pool_fallbacks(targets)] if self.tables.pools else [*fallbacks]
+        extra += self.tables.fallbacks.get(facts.model) or self.tables.fallbacks.get("*") or ()
+        for name in extra:
+            deps += self._expand(name, facts)
+        if len(deps) > 1:
+            deps = self._healthy_first(self._usable(_unique(deps), facts))
+        else:
+            deps = self._usable(deps, facts)
+        pin = self._pin(facts)
+        if pin is not None:
+            deps = self._pinned_first(deps, pin)
+        ctx.route = route
+        tracker = _Tracker(self, facts.session, facts.model, route)
+        return Plan(deps, route=route, policy=self.policy, tracker=tracker)
+
+    def _expand(self, name: str, facts: RequestFacts) -> list[Deployment]:
+        pool = self.tables.pools.get(name)
+        if pool is None:
+            target = self.catalog.aliases.get(name)
+            pool = self.tables.pools.get(target) if target is not None else None
+        if pool is None:
+            return [self.catalog.resolve(name)]
+        turn = self._turns.get(pool.name, 0)
+        self._turns[pool.name] = turn + 1
+        return order(pool.strategy, pool.members, self._signals(pool.name, facts, turn))
+
+    def _pool_fallbacks(self, targets: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for name in targets:
+            pool = self.tables.pools.get(name) or self.tables.pools.get(
+                self.catalog.aliases.get(name, "")
+            )
+            if pool is not None:
+                out += pool.fallbacks
+        return out
+
+    def _signals(self, _key: str, facts: RequestFacts, turn: int = 0) -> Signals:
+        health = self.health
+        stream = facts.stream
+        return Signals(
+            random=self.rng.random,
+            turn=turn,
+            in_flight=lambda d: health.get(d.key).in_flight,
+            latency=lambda d: health.get(d.key).latency(stream),
+            cost=lambda d: self._cost(d, facts),
+        )
+
+    def _cost(self, dep: Deployment, facts: RequestFacts) -> float | None:
+        rates = self._prices(dep)
+        if rates is None:
+            return None
+        out = facts.max_tokens or 256
+        return facts.approx_tokens() * rates[0] + out * rates[1]
+
+    def _usable(self, deps: list[Deployment], facts: RequestFacts) -> list[Deployment]:
+        usable: list[Deployment] = []
+        refused: list[str] = []
+        for dep in deps:
+            why = cannot_serve(self.capabilities.of(dep), facts)
+            if why is None:
+                usable.append(dep)
+            else:
+                refused.append(f"{dep.key} {why}")
+        if usable:
+            return usable
+        detail = "; ".join(refused)
+        if "context window" in detail:
+            raise InvalidRequest(
+                f"No configured model can take this request: {detail}.",
+                code="context_length_exceeded",
+            )
+        raise UnsupportedCapability(f"No configured model can serve this request: {detail}.")
+
+    def _healthy_first(self, deps: list[Deployment]) -> list[Deployment]:
+        """Cooling deployments and open breakers go last (stable); the fallback loop still
+        waits for them when nothing else is left."""
+        now = self.clock()
+        waits = [self.health.get(d.key).ready_at(now) > now for d in deps]
+        if not any(waits):
+            return deps
+        return [d for d, w in zip(deps, waits, strict=True) if not w] + [
+            d for d, w in zip(deps, waits, strict=True) if w
+        ]
+
+    def _pin(self, facts: RequestFacts) -> Pin | None:
+        session = facts.session
+        if not session:
+            return None
+        pin = self.affinity.get(session, facts.model, self.clock())
+        if pin is None:
+            return None
+        health = self.health.get(pin.deployment)
+        if health.ready_at(self.clock()) > self.clock() or health.breaker.state != "closed":
+            return None  # unhealthy: route afresh; a success re-pins the conversation
+        return pin
+
+    def _pinned_first(self, deps: list[Deployment], pin: Pin) -> list[Deployment]:
+        for i, dep in enumerate(deps):
+            if dep.key == pin.deployment:
+                self.counters.inc(m.AFFINITY_HITS)
+                return [dep, *deps[:i], *deps[i + 1 :]] if i else deps
+        return deps
+
+    def status(self) -> dict[str, object]:
+        """Health of every deployment and the counters (for the admin API)."""
+        now = self.clock()
+        return {
+            "deployments": self.health.snapshot(now),
+            "sessions": len(self.affinity),
+            "counters": self.counters.snapshot(),
+        }
+
+
+def _unique(deps: list[Deployment]) -> list[Deployment]:
+    seen: set[str] = set()
+    out: list[Deployment] = []
+    for d in deps:
+        if d.key not in seen:
+            seen.add(d.key)
+            out.append(d)
+    return out
+
+
+class _Tracker:
+    """Per-request hooks the fallback loop calls (see ``AttemptTracker``)."""
+
+    __slots__ = ("model", "route", "router", "session")
+
+    def __init__(
+        self, router: SmartRouter, session: str | None, model: str, route: str | None
+    ) -> None:
+        self.router = router
+        self.session = session
+        self.model = model
+        self.route = route
+
+    def now(self) -> float:
+        return self.router.clock()
+
+    def ready_at(self, dep: Deployment) -> float:
+        return self.router.health.get(dep.key).ready_at(self.router.clock())
+
+    def started(self, dep: Deployment) -> None:
+        h = self.router.health.get(dep.key)
+        h.in_flight += 1
+        changed = h.breaker.on_attempt(self.router.clock())
+        if changed is not None:
+            self.router.counters.inc(m.BREAKER_TRANSITIONS, deployment=dep.key, state=changed)
+
+    def ended(self, dep: Deployment) -> None:
+        self.router.health.get(dep.key).in_flight -= 1
+
+    def failed_over(self, dep: Deployment, kind: str) -> None:
+        self.router.counters.inc(m.FALLBACKS, deployment=dep.key, reason=kind)
+
+    def succeeded(self, dep: Deployment) -> None:
+        if self.session:
+            r = self.router
+            r.affinity.put(self.session, self.model, dep.key, self.route, r.clock())

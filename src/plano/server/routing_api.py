@@ -1,0 +1,66 @@
+"""Routing endpoints: ``POST /routing/v1/...`` answers the routing decision for a request
+without calling a model (as Plano's does), one per client shape; ``GET /plano/v1/routing``
+shows each deployment's health and the routing counters."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from plano.errors import PlanoError
+from plano.pipeline.context import RequestContext
+from plano.wire.shapes import ROUTES, SHAPES, ClientShape
+
+if TYPE_CHECKING:
+    from plano.server.gateway import Gateway
+
+__all__ = ["decision_routes", "status_routes"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _decision(gateway: Gateway, shape: ClientShape) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        ctx = RequestContext(
+            request_id="req_" + os.urandom(12).hex(),
+            shape=shape.name,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        try:
+            plan = await gateway.decide(request, ctx, shape)
+        except PlanoError as err:
+            return _json(shape.error_body(err), err.status)
+        return _json(
+            {
+                "models": [f"{d.provider}/{d.model_id}" for d in plan.deployments],
+                "deployments": [d.key for d in plan.deployments],
+                "route": plan.route,
+                "trace_id": ctx.request_id,
+            }
+        )
+
+    return handler
+
+
+def decision_routes(gateway: Gateway) -> list[web.RouteDef]:
+    """``/routing`` + every ``/v1/...`` endpoint of :data:`ROUTES`, in the same shape."""
+    return [
+        web.post("/routing" + path, _decision(gateway, SHAPES[shape]))
+        for path, shape in ROUTES
+        if path.startswith("/v1/")
+    ]
+
+
+def status_routes(status: Callable[[], dict[str, object]]) -> list[web.RouteDef]:
+    async def handler(_request: web.Request) -> web.Response:
+        return _json(status())
+
+    return [web.get("/plano/v1/routing", handler)]

@@ -1,0 +1,67 @@
+"""Endpoints of the client shapes besides their main POST: Anthropic's token counting and the
+stored-response endpoints of the Responses API. Mounted through the Gateway's ``extra_routes``;
+errors are rendered in the endpoint's own shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from plano.accounting.tokens import TokenCounter
+from plano.errors import InvalidRequest, NotFound, PlanoError
+from plano.state.store import ResponseStore
+from plano.wire import anthropic_answer, anthropic_messages, openai_chat
+
+__all__ = ["count_tokens_routes", "responses_routes"]
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
+
+
+def count_tokens_routes(counter: TokenCounter) -> list[web.RouteDef]:
+    """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}`` counted offline (an estimate
+    for Claude models: no exact offline tokenizer exists)."""
+
+    async def count_tokens(request: web.Request) -> web.Response:
+        try:
+            try:
+                body = orjson.loads(await request.read())
+            except orjson.JSONDecodeError as exc:
+                raise InvalidRequest(
+                    "The request body is not valid JSON.", code="invalid_json"
+                ) from exc
+            req = anthropic_messages.parse_request(body)
+        except PlanoError as err:
+            return _json(anthropic_answer.error_body(err), err.status)
+        return _json({"input_tokens": counter.count_request(req, req.model)})
+
+    return [web.post("/v1/messages/count_tokens", count_tokens)]
+
+
+def responses_routes(store: ResponseStore) -> list[web.RouteDef]:
+    """``GET`` and ``DELETE /v1/responses/{id}`` over the response store."""
+
+    def missing(response_id: str) -> web.Response:
+        err = NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+        return _json(openai_chat.error_body(err), err.status)
+
+    async def get(request: web.Request) -> web.Response:
+        response_id = request.match_info["response_id"]
+        record = await store.get(response_id)
+        if record is None:
+            return missing(response_id)
+        return _json(record.response)
+
+    async def delete(request: web.Request) -> web.Response:
+        response_id = request.match_info["response_id"]
+        if not await store.delete(response_id):
+            return missing(response_id)
+        return _json({"id": response_id, "object": "response", "deleted": True})
+
+    return [
+        web.get("/v1/responses/{response_id}", get),
+        web.delete("/v1/responses/{response_id}", delete),
+    ]

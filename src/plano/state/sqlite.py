@@ -1,0 +1,119 @@
+"""A response store in one SQLite file, for state that survives restarts.
+
+All disk IO runs on one dedicated thread (SQLite connections belong to their thread), never on
+the event loop. Records are also kept in a small in-memory LRU that is updated before the disk
+write starts, so a client that chains its next request right after an answer always finds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from plano.state.store import MemoryResponseStore, StoredResponse
+
+__all__ = ["SQLiteResponseStore"]
+
+T = TypeVar("T")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);
+"""
+#: Expired rows are purged every this many writes.
+_PURGE_EVERY = 256
+
+
+class SQLiteResponseStore:
+    def __init__(
+        self,
+        path: Path,
+        ttl: float = 30 * 24 * 3600.0,
+        cache_entries: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.ttl = ttl
+        self._clock = clock
+        self._cache = MemoryResponseStore(cache_entries, ttl, clock)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plano-state")
+        self._conn: sqlite3.Connection | None = None
+        self._writes = 0
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._call, fn)
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return fn(self._conn)
+
+    async def get(self, response_id: str) -> StoredResponse | None:
+        hit = self._cache.peek(response_id)
+        if hit is not None:
+            return hit
+        now = self._clock()
+
+        def read(conn: sqlite3.Connection) -> Any:
+            row = conn.execute(
+                "SELECT record FROM responses WHERE id = ? AND expires_at > ?", (response_id, now)
+            ).fetchone()
+            return row[0] if row else None
+
+        data = await self._run(read)
+        if data is None:
+            return None
+        record = StoredResponse.loads(data)
+        self._cache.store(record)
+        return record
+
+    async def put(self, record: StoredResponse) -> None:
+        self._cache.store(record)  # visible at once, before the disk write
+        expires = self._clock() + self.ttl
+        data = record.dumps()
+        self._writes += 1
+        purge = self._writes % _PURGE_EVERY == 0
+        now = self._clock()
+
+        def write(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO responses (id, expires_at, record) VALUES (?, ?, ?)",
+                    (record.id, expires, data),
+                )
+                if purge:
+                    conn.execute("DELETE FROM responses WHERE expires_at <= ?", (now,))
+
+        await self._run(write)
+
+    async def delete(self, response_id: str) -> bool:
+        cached = self._cache.discard(response_id)
+
+        def remove(conn: sqlite3.Connection) -> bool:
+            with conn:
+                cur = conn.execute("DELETE FROM responses WHERE id = ?", (response_id,))
+            return cur.rowcount > 0
+
+        return await self._run(remove) or cached
+
+    async def close(self) -> None:
+        def shut(conn: sqlite3.Connection) -> None:
+            conn.close()
+
+        if self._conn is not None:
+            await self._run(shut)
+            self._conn = None
+        self._pool.shutdown(wait=False)
