@@ -21,6 +21,7 @@ from plano.accounting.ledger import Ledger
 from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.config import PlanoConfig
+from plano.netutil import bind_socket
 from plano.pipeline.filters import FilterChain
 from plano.providers import anthropic, gemini, openai_compat, responses  # noqa: F401  (codecs)
 from plano.providers.transport import Timeouts, UpstreamPool
@@ -118,18 +119,6 @@ def _load_route_embeddings(
     return loop.run_in_executor(None, load)
 
 
-def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(4096)
-    sock.setblocking(False)
-    return sock
-
-
 async def serve(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) -> None:
     """Serve until SIGINT/SIGTERM, then stop accepting and drain in-flight requests."""
     counter = TokenCounter()
@@ -175,7 +164,7 @@ def _run_worker(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) ->
 def serve_forever(config: PlanoConfig, opts: ServeOptions) -> int:
     """Bind, fork ``workers - 1`` children that share the port, serve, reap children."""
     reuse = opts.workers > 1
-    sock = _bind(opts.host, opts.port, reuse)
+    sock = bind_socket(opts.host, opts.port, reuse_port=reuse)
     children: list[int] = []
     for _ in range(opts.workers - 1):
         pid = os.fork()
@@ -183,7 +172,7 @@ def serve_forever(config: PlanoConfig, opts: ServeOptions) -> int:
             # Each worker gets its own socket on the same port; the kernel balances accepts.
             sock.close()
             child = dataclasses.replace(opts, ready_file=None)
-            _run_worker(config, child, _bind(opts.host, opts.port, True))
+            _run_worker(config, child, bind_socket(opts.host, opts.port, reuse_port=True))
             os._exit(0)
         children.append(pid)
     try:

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 
+from plano.netutil import bind_socket
 from plano.sim.faults import FAULT_KINDS
 from plano.sim.options import SimOptions
 from plano.sim.server import SimServer, new_event_loop
@@ -69,18 +70,6 @@ def _options(args: argparse.Namespace) -> SimOptions:
     )
 
 
-def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(4096)
-    sock.setblocking(False)
-    return sock
-
-
 async def _serve(options: SimOptions, sock: socket.socket) -> None:
     sim = SimServer(options, sock=sock)
     await sim.start()
@@ -110,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         options = _options(args)
         if args.workers < 1:
             raise ValueError("--workers must be at least 1")
-        sock = _bind(args.host, args.port, args.workers > 1)
+        sock = bind_socket(args.host, args.port, reuse_port=args.workers > 1)
     except (ValueError, OSError) as exc:
         print(f"plano sim: {exc}", file=sys.stderr)
         return 2
@@ -122,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             code = 1
             try:
                 sock.close()
-                _serve_in_process(options, _bind(args.host, port, True))
+                _serve_in_process(options, bind_socket(args.host, port, reuse_port=True))
                 code = 0
             finally:
                 os._exit(code)  # never return into the parent's loop

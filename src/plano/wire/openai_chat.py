@@ -36,6 +36,7 @@ from plano.core.model import (
     UsageEvent,
 )
 from plano.errors import InvalidRequest, PlanoError, UpstreamProtocolError
+from plano.wire.common import bad, opt
 
 __all__ = [
     "ChunkRenderer",
@@ -67,46 +68,22 @@ _MODELED = frozenset(
 # ---------------------------------------------------------------- client request
 
 
-def _bad(msg: str, param: str) -> InvalidRequest:
-    return InvalidRequest(msg, param=param, code="invalid_type")
-
-
-def _typename(v: object) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(v), "null" if v is None else "number"
-    )
-
-
-def _opt(body: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
-    v = body.get(key)
-    if v is None:
-        return None
-    # bool is an int subclass: reject it where a number is expected.
-    if not isinstance(v, kind) or (isinstance(v, bool) and bool not in _as_tuple(kind)):
-        raise _bad(f"Invalid type for '{key}': expected {what}, got {_typename(v)}.", key)
-    return v
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
 def _parse_parts(content: list[Any], where: str, opaque: list[str]) -> list[Part]:
     parts: list[Part] = []
     for j, p in enumerate(content):
         if not isinstance(p, dict):
-            raise _bad(f"Invalid type for '{where}[{j}]': expected object.", f"{where}[{j}]")
+            raise bad(f"Invalid type for '{where}[{j}]': expected object.", f"{where}[{j}]")
         kind = p.get("type")
         if kind == "text":
             text = p.get("text")
             if not isinstance(text, str):
-                raise _bad(f"'{where}[{j}].text' must be a string.", f"{where}[{j}].text")
+                raise bad(f"'{where}[{j}].text' must be a string.", f"{where}[{j}].text")
             parts.append(TextPart(text, p.get("cache_control")))
         elif kind == "image_url":
             img = p.get("image_url")
             url = img.get("url") if isinstance(img, dict) else img
             if not isinstance(url, str):
-                raise _bad(f"'{where}[{j}].image_url.url' must be a string.", f"{where}[{j}]")
+                raise bad(f"'{where}[{j}].image_url.url' must be a string.", f"{where}[{j}]")
             detail = img.get("detail") if isinstance(img, dict) else None
             parts.append(ImagePart(url, detail))
         else:
@@ -118,12 +95,12 @@ def _parse_parts(content: list[Any], where: str, opaque: list[str]) -> list[Part
 
 def _parse_tool_calls(calls: Any, where: str) -> list[ToolCall]:
     if not isinstance(calls, list):
-        raise _bad(f"'{where}' must be an array.", where)
+        raise bad(f"'{where}' must be an array.", where)
     out = []
     for j, c in enumerate(calls):
         fn = c.get("function") if isinstance(c, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _bad(f"'{where}[{j}].function.name' must be a string.", f"{where}[{j}]")
+            raise bad(f"'{where}[{j}].function.name' must be a string.", f"{where}[{j}]")
         args = fn.get("arguments", "")
         if not isinstance(args, str):
             args = orjson.dumps(args).decode()
@@ -134,7 +111,7 @@ def _parse_tool_calls(calls: Any, where: str) -> list[ToolCall]:
 def _parse_message(m: Any, i: int, opaque: list[str]) -> Message:
     where = f"messages[{i}]"
     if not isinstance(m, dict):
-        raise _bad(f"Invalid type for '{where}': expected an object.", where)
+        raise bad(f"Invalid type for '{where}': expected an object.", where)
     role = m.get("role")
     if role not in _ROLES:
         raise InvalidRequest(
@@ -151,7 +128,7 @@ def _parse_message(m: Any, i: int, opaque: list[str]) -> Message:
     elif content is None:
         parts = []
     else:
-        raise _bad(
+        raise bad(
             f"Invalid type for '{where}.content': expected a string or an array of parts.",
             f"{where}.content",
         )
@@ -170,10 +147,10 @@ def _parse_tools(tools: list[Any]) -> list[Tool]:
     for i, t in enumerate(tools):
         fn = t.get("function") if isinstance(t, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise _bad(f"'tools[{i}].function.name' must be a string.", f"tools[{i}]")
+            raise bad(f"'tools[{i}].function.name' must be a string.", f"tools[{i}]")
         params = fn.get("parameters") or {}
         if not isinstance(params, dict):
-            raise _bad(f"'tools[{i}].function.parameters' must be an object.", f"tools[{i}]")
+            raise bad(f"'tools[{i}].function.parameters' must be an object.", f"tools[{i}]")
         out.append(Tool(fn["name"], fn.get("description"), params))
     return out
 
@@ -182,16 +159,16 @@ def parse_request(body: Any) -> ChatRequest:
     """Validate an OpenAI chat completions body and build the canonical request."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
-    model = _opt(body, "model", str, "a string") or ""
+    model = opt(body, "model", str, "a string") or ""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest(
             "'messages' is required and must be a non-empty array.", param="messages"
         )
-    stream = bool(_opt(body, "stream", bool, "a boolean"))
+    stream = bool(opt(body, "stream", bool, "a boolean"))
     max_tokens = None
     for key in ("max_tokens", "max_completion_tokens"):  # both checked; the newer name wins
-        value = _opt(body, key, int, "an integer")
+        value = opt(body, key, int, "an integer")
         if value is not None and value < 1:
             raise InvalidRequest(f"'{key}' must be at least 1.", param=key)
         if value is not None:
@@ -202,25 +179,25 @@ def parse_request(body: Any) -> ChatRequest:
     elif stop is not None and not (
         isinstance(stop, list) and all(isinstance(s, str) for s in stop)
     ):
-        raise _bad("Invalid type for 'stop': expected a string or an array of strings.", "stop")
-    tools = _opt(body, "tools", list, "an array")
-    opts = _opt(body, "stream_options", dict, "an object") or {}
-    metadata = _opt(body, "metadata", dict, "an object") or {}
+        raise bad("Invalid type for 'stop': expected a string or an array of strings.", "stop")
+    tools = opt(body, "tools", list, "an array")
+    opts = opt(body, "stream_options", dict, "an object") or {}
+    metadata = opt(body, "metadata", dict, "an object") or {}
     opaque: list[str] = []
     return ChatRequest(
         model=model,
         messages=[_parse_message(m, i, opaque) for i, m in enumerate(messages)],
         stream=stream,
         max_tokens=max_tokens,
-        temperature=_opt(body, "temperature", (int, float), "a number"),
-        top_p=_opt(body, "top_p", (int, float), "a number"),
+        temperature=opt(body, "temperature", (int, float), "a number"),
+        top_p=opt(body, "top_p", (int, float), "a number"),
         stop=stop or [],
         tools=_parse_tools(tools) if tools else [],
-        tool_choice=_opt(body, "tool_choice", (str, dict), "a string or an object"),
-        parallel_tool_calls=_opt(body, "parallel_tool_calls", bool, "a boolean"),
-        response_format=_opt(body, "response_format", dict, "an object"),
+        tool_choice=opt(body, "tool_choice", (str, dict), "a string or an object"),
+        parallel_tool_calls=opt(body, "parallel_tool_calls", bool, "a boolean"),
+        response_format=opt(body, "response_format", dict, "an object"),
         include_usage=bool(opts.get("include_usage")),
-        user=_opt(body, "user", str, "a string"),
+        user=opt(body, "user", str, "a string"),
         metadata={str(k): str(v) for k, v in metadata.items()},
         extra={k: v for k, v in body.items() if k not in _MODELED},
         shape=SHAPE,
