@@ -33,7 +33,7 @@ __all__ = ["run_demo"]
 
 console = Console(highlight=False)
 if not console.is_terminal:
-    console.width = max(console.width, 110)  # logs and CI: keep the table on one line per row
+    console.width = max(console.width, 130)  # logs and CI: keep the table on one line per row
 
 
 @dataclass(slots=True)
@@ -42,9 +42,12 @@ class Shot:
 
     label: str
     body: dict[str, Any]
+    #: Client API: ``chat`` (OpenAI chat completions), ``messages`` (Anthropic), ``responses``.
+    api: str = "chat"
     status: int = 0
     provider: str = "-"
     model: str = "-"
+    attempts: str = "-"
     text: str = ""
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -88,11 +91,23 @@ def demo_config(sims: dict[str, str]) -> dict[str, Any]:
                 "access_key": "sim-key",
                 "base_url": sims["flaky"],
             },
+            {
+                "model": "anthropic/claude-haiku-4-5",
+                "access_key": "sim-key",
+                "base_url": sims["anthropic"],
+            },
+            {
+                "model": "gemini/gemini-2.5-flash",
+                "access_key": "sim-key",
+                "base_url": sims["gemini"],
+            },
         ],
         "model_aliases": {
             "fast": {"target": "groq/llama-3.3-70b-versatile"},
             "smart": {"target": "openai/gpt-4o"},
         },
+        # Plano's own users asked for this most: on a 429, answer from another provider.
+        "fallback": {"models": {"mistral/mistral-small-latest": ["groq/llama-3.3-70b-versatile"]}},
     }
 
 
@@ -133,42 +148,87 @@ def _shots() -> list[Shot]:
                 "tools": tools,
             },
         ),
-        Shot("provider returns 429", {"model": "mistral/mistral-small-latest", "messages": user}),
+        Shot(
+            "Anthropic Messages -> Claude",
+            {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": user},
+            api="messages",
+        ),
+        Shot(
+            "Anthropic Messages -> OpenAI, streamed",
+            {"model": "gpt-4o-mini", "max_tokens": 64, "messages": user, "stream": True},
+            api="messages",
+        ),
+        Shot(
+            "OpenAI Responses -> Gemini",
+            {"model": "gemini-2.5-flash", "input": "Say hello to the Plano demo."},
+            api="responses",
+        ),
+        Shot("chat -> Gemini", {"model": "gemini/gemini-2.5-flash", "messages": user}),
+        Shot(
+            "429 from mistral, fell back",
+            {"model": "mistral/mistral-small-latest", "messages": user},
+        ),
         Shot("unknown model", {"model": "gpt-4o-mimi", "messages": user}),
         Shot("wrong type", {"model": "fast", "messages": user, "max_tokens": "ten"}),
     ]
 
 
-async def _send(session: aiohttp.ClientSession, url: str, shot: Shot) -> None:
+_PATHS = {"chat": "/v1/chat/completions", "messages": "/v1/messages", "responses": "/v1/responses"}
+
+
+def _stream_text(api: str, data: dict[str, Any]) -> str:
+    """The text delta of one streamed event, in whichever client API it came."""
+    if api == "messages":
+        delta = data.get("delta") or {}
+        return str(delta.get("text") or "") if data.get("type") == "content_block_delta" else ""
+    if api == "responses":
+        return str(data.get("delta") or "") if data.get("type", "").endswith("text.delta") else ""
+    return "".join((c.get("delta") or {}).get("content") or "" for c in data.get("choices") or ())
+
+
+def _answer_text(api: str, data: dict[str, Any]) -> str:
+    if api == "messages":
+        return "".join(b.get("text", "") for b in data.get("content") or ())
+    if api == "responses":
+        return "".join(
+            c.get("text", "")
+            for item in data.get("output") or ()
+            for c in item.get("content") or ()
+            if c.get("type") == "output_text"
+        )
+    msg = data["choices"][0]["message"]
+    calls = msg.get("tool_calls") or []
+    return msg.get("content") or " ".join(
+        f"{c['function']['name']}({c['function']['arguments']})" for c in calls
+    )
+
+
+async def _send(session: aiohttp.ClientSession, base: str, shot: Shot) -> None:
     t0 = time.perf_counter()
-    async with session.post(url, data=orjson.dumps(shot.body)) as resp:
+    headers = {"anthropic-version": "2023-06-01"} if shot.api == "messages" else {}
+    url = base + _PATHS[shot.api]
+    async with session.post(url, data=orjson.dumps(shot.body), headers=headers) as resp:
         shot.status = resp.status
         shot.provider = resp.headers.get("x-plano-provider", "-")
         shot.model = resp.headers.get("x-plano-model", "-")
+        shot.attempts = resp.headers.get("x-plano-attempts", "-")
         shot.overhead_ms = resp.headers.get("x-plano-overhead-ms", "-")
         if shot.body.get("stream") and resp.status == 200:
             pieces = []
             async for line in resp.content:
                 if line.startswith(b"data: {"):
-                    chunk = orjson.loads(line[6:])
-                    for c in chunk.get("choices") or ():
-                        pieces.append((c.get("delta") or {}).get("content") or "")
+                    pieces.append(_stream_text(shot.api, orjson.loads(line[6:])))
             shot.text = "".join(pieces)
         else:
             data = orjson.loads(await resp.read())
             if resp.status >= 400:
                 shot.error = data["error"]["message"]
             else:
-                msg = data["choices"][0]["message"]
-                calls = msg.get("tool_calls") or []
-                shot.text = msg.get("content") or " ".join(
-                    f"{c['function']['name']}({c['function']['arguments']})" for c in calls
-                )
+                shot.text = _answer_text(shot.api, data)
         shot.latency_ms = (time.perf_counter() - t0) * 1000
-        shot.error = shot.error or None
         request_id = resp.headers.get("x-request-id")
     if request_id:
-        await _fill_usage(session, url.rsplit("/v1/", 1)[0], request_id, shot)
+        await _fill_usage(session, base, request_id, shot)
 
 
 async def _fill_usage(
@@ -191,11 +251,12 @@ def _table(shots: list[Shot]) -> Table:
     t = Table(title="Requests through Plano", title_justify="left")
     for col, justify in (
         ("#", "right"),
-        ("request", "left"),
+        ("client API -> upstream", "left"),
         ("status", "right"),
         ("answered by", "left"),
         ("tokens in/out", "right"),
         ("cost $", "right"),
+        ("tries", "right"),
         ("ms", "right"),
         ("plano ms", "right"),
     ):
@@ -210,6 +271,7 @@ def _table(shots: list[Shot]) -> Table:
             f"{s.provider}/{s.model}" if s.provider != "-" else "-",
             tokens,
             f"{float(s.cost):.6f}" if s.cost else "-",
+            s.attempts,
             f"{s.latency_ms:.1f}",
             s.overhead_ms,
         )
@@ -230,8 +292,16 @@ async def _simulators() -> AsyncIterator[dict[str, str]]:
         SimServer(SimOptions(name="openai", latency_ms=40, tokens_per_second=300)) as openai,
         SimServer(SimOptions(name="groq", latency_ms=8, tokens_per_second=1200)) as groq,
         SimServer(SimOptions(name="mistral", fault="429", retry_after=2)) as flaky,
+        SimServer(SimOptions(name="anthropic", latency_ms=25, tokens_per_second=400)) as claude,
+        SimServer(SimOptions(name="gemini", latency_ms=15, tokens_per_second=800)) as gemini,
     ):
-        yield {"openai": openai.url, "groq": groq.url, "flaky": flaky.url}
+        yield {
+            "openai": openai.url,
+            "groq": groq.url,
+            "flaky": flaky.url,
+            "anthropic": claude.url,
+            "gemini": gemini.url,
+        }
 
 
 def _write_config(raw: dict[str, Any]) -> None:
@@ -265,7 +335,7 @@ async def _demo(port: int, keep: bool) -> int:
         async with _serve(config, port) as base:
             console.print(
                 Panel.fit(
-                    f"Plano gateway on [bold]{base}[/] with 3 simulated providers\n"
+                    f"Plano gateway on [bold]{base}[/] with 5 simulated providers\n"
                     "config: .plano/demo-config.yaml (an ordinary Plano config)",
                     title="plano demo",
                 )
@@ -273,7 +343,7 @@ async def _demo(port: int, keep: bool) -> int:
             shots = _shots()
             async with aiohttp.ClientSession() as session:
                 for shot in shots:
-                    await _send(session, f"{base}/v1/chat/completions", shot)
+                    await _send(session, base, shot)
                 console.print(_table(shots))
                 _answers(shots)
                 async with session.get(f"{base}/plano/v1/usage") as resp:
