@@ -39,7 +39,6 @@ def _unsupported(data: dict[str, Any]) -> list[str]:
                 }
             ],
         ),
-        ("state_storage", {"type": "memory"}),
         ("tracing", {"random_sampling": 10}),
         ("system_prompt", "be nice"),
         ("mode", "llm"),
@@ -146,7 +145,6 @@ def test_table_lists_every_unsupported_plano_section() -> None:
         "routing",
         "prompt_caching",
         "ratelimits",
-        "state_storage",
         "tracing",
         "overrides",
     ):
@@ -162,3 +160,17 @@ def test_unsupported_is_reported_even_with_warnings(base: dict[str, Any]) -> Non
         ("warning", "tracing.opentracing_grpc_endpoint: environment variable OTEL is not set"),
         ("unsupported", "tracing: accepted, not supported yet"),
     ]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_state_storage_memory_and_sqlite_are_supported(base: dict[str, Any], kind: str) -> None:
+    base["state_storage"] = {"type": kind}
+    assert _unsupported(base) == []
+
+
+def test_state_storage_postgres_is_reported_not_supported(base: dict[str, Any]) -> None:
+    base["state_storage"] = {"type": "postgres", "connection_string": "postgres://db/x"}
+    config, issues = check_config(base, {})
+    assert config is not None
+    noted = {i.path for i in issues if i.severity == "unsupported"}
+    assert {"state_storage.type", "state_storage.connection_string"} <= noted

@@ -81,7 +81,22 @@ def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
     issues += _check_routes(config, index)
     issues += _check_listeners(config)
     issues += check_routing(config)
+    issues += _check_state_storage(config)
     return issues
+
+
+def _check_state_storage(config: PlanoConfig) -> list[ConfigIssue]:
+    st = config.state_storage
+    if st is None or st.type != "postgres":
+        return []
+    return [
+        ConfigIssue(
+            "state_storage.type",
+            f"postgres is accepted, not supported yet: state is kept in the embedded SQLite "
+            f"file {st.path} (durable across restarts) until it lands",
+            "unsupported",
+        )
+    ]
 
 
 def _check_provider(provider: ModelProvider) -> list[ConfigIssue]:

@@ -248,11 +248,24 @@ class RateLimit(ConfigModel):
 
 
 class StateStorage(ConfigModel):
-    type: Literal["memory", "postgres"] = Field(
-        description="Where /v1/responses conversation state is kept."
+    type: Literal["memory", "sqlite", "postgres"] = Field(
+        description=(
+            "Where /v1/responses conversation state is kept: memory (bounded, lost on restart), "
+            "sqlite (an embedded file; Plano-for-Python's extension) or postgres (not yet: "
+            "served from the embedded SQLite file until it lands)."
+        )
     )
     connection_string: str | None = Field(
         default=None, description="Postgres connection string, required for type postgres."
+    )
+    path: str = Field(
+        default=".plano/responses.db", description="SQLite file for type sqlite (and postgres)."
+    )
+    max_entries: int = Field(
+        default=10_000, ge=1, description="Most conversation turns kept in memory."
+    )
+    ttl: Duration = Field(
+        default=24 * 3600.0, description="How long a stored response can be continued or read."
     )
 
     @model_validator(mode="after")

@@ -43,7 +43,7 @@ UNSUPPORTED: Mapping[str, bool] = MappingProxyType(
         "routing.route_on_user_only": False,
         "prompt_caching": True,
         "ratelimits": True,
-        "state_storage": True,
+        "state_storage.connection_string": True,
         "tracing": True,
         "overrides": True,
         "overrides.upstream_connect_timeout": False,

@@ -35,7 +35,8 @@ from plano.server.relay import StreamLimits
 from plano.server.router_client import GatewayModelCaller
 from plano.server.routing_api import status_routes
 from plano.server.shape_routes import count_tokens_routes, responses_routes
-from plano.state import MemoryResponseStore, ResponsesStateFilter, ResponseStore
+from plano.state import ResponsesStateFilter, ResponseStore
+from plano.state.setup import store_from_config
 
 __all__ = ["ServeOptions", "build_gateway", "serve", "serve_forever"]
 
@@ -66,14 +67,14 @@ def build_gateway(
     response_store: ResponseStore | None = None,
 ) -> Gateway:
     """The runtime objects for a validated config; no sockets are opened here. Responses API
-    state lives in ``response_store`` (in memory unless one is given)."""
+    state lives in ``response_store``, else in the store ``state_storage`` names."""
     g = config.gateway
     _host, _port, timeout = model_listener(config)
     catalog = ModelCatalog(config.model_providers, config.model_aliases)
     pool = UpstreamPool(Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout))
     ledger = Ledger()
     counter = counter or TokenCounter()
-    store = response_store or MemoryResponseStore()
+    store = response_store or store_from_config(config.state_storage)
     prices = PriceBook()
     accounting = AccountingFilter(ledger, prices, counter)
     chain = FilterChain([accounting, ResponsesStateFilter(store)])

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from plano.config.sections import StateStorage
+from plano.state.setup import store_from_config
+from plano.state.sqlite import SQLiteResponseStore
+from plano.state.store import MemoryResponseStore
+
+
+def test_default_is_a_bounded_memory_store() -> None:
+    store = store_from_config(None)
+    assert isinstance(store, MemoryResponseStore)
+
+
+def test_memory_settings_are_applied() -> None:
+    store = store_from_config(StateStorage(type="memory", max_entries=5, ttl=60))
+    assert isinstance(store, MemoryResponseStore)
+    assert store.max_entries == 5 and store.ttl == 60
+
+
+async def test_sqlite_uses_the_configured_file(tmp_path: Path) -> None:
+    store = store_from_config(StateStorage(type="sqlite", path=str(tmp_path / "r.db")))
+    assert isinstance(store, SQLiteResponseStore)
+    assert store.path == tmp_path / "r.db"
+    await store.close()
+
+
+async def test_postgres_falls_back_to_durable_sqlite_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = StateStorage(
+        type="postgres", connection_string="postgres://db/x", path=str(tmp_path / "r.db")
+    )
+    with caplog.at_level(logging.WARNING, logger="plano.state"):
+        store = store_from_config(settings)
+    assert isinstance(store, SQLiteResponseStore)
+    assert "not supported yet" in caplog.text
+    assert "postgres://" not in caplog.text  # the DSN may hold a password
+    await store.close()
