@@ -176,3 +176,23 @@ async def test_background_task_flushes_and_close_flushes_the_rest(
     assert task is not None and task.cancelled()
     assert led._task is None
     assert [orjson.loads(r.getMessage())["request_id"] for r in caplog.records] == ["a", "b"]
+
+
+def test_a_sink_gets_each_batch_as_json_lines(caplog: pytest.LogCaptureFixture) -> None:
+    batches: list[list[bytes]] = []
+    with caplog.at_level(logging.INFO, logger="plano.access"):
+        led = Ledger(sink=batches.append)
+        led.add(_rec("a"))
+        led.add(_rec("b"))
+        led.flush()
+        led.flush()
+    assert len(batches) == 1
+    assert [orjson.loads(line)["request_id"] for line in batches[0]] == ["a", "b"]
+    assert caplog.records == []  # the sink replaces the logger
+
+
+def test_stderr_sink_writes_one_line_per_record(capfd: pytest.CaptureFixture[str]) -> None:
+    from plano.accounting.ledger import stderr_sink
+
+    stderr_sink([b'{"a":1}', b'{"b":2}'])
+    assert capfd.readouterr().err == '{"a":1}\n{"b":2}\n'

@@ -43,6 +43,8 @@ class AccountingFilter(Filter):
         )
 
     async def on_complete(self, ctx: RequestContext) -> None:
+        if ctx.usage is None and ctx.deployment is not None and ctx.request is not None:
+            await self.counter.ready(ctx.deployment.model_id)  # exact counts, not the estimate
         usage = ctx.usage = self.settle_usage(ctx)
         dep = ctx.deployment
         provider = dep.provider if dep is not None else ""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,7 +21,7 @@ import orjson
 
 from plano.core.model import Usage
 
-__all__ = ["Ledger", "Totals", "UsageRecord"]
+__all__ = ["Ledger", "Totals", "UsageRecord", "stderr_sink"]
 
 access_log = logging.getLogger("plano.access")
 
@@ -112,12 +114,21 @@ class Totals:
 
 
 class Ledger:
-    def __init__(self, recent: int = 1000, flush_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        recent: int = 1000,
+        flush_interval: float = 0.1,
+        sink: Callable[[list[bytes]], None] | None = None,
+    ) -> None:
+        """``sink`` receives each batch of access-log lines (compact JSON); by default they
+        go through the ``plano.access`` logger. A short interval keeps each batch small, so a
+        flush never holds the event loop for long."""
         self.recent: deque[UsageRecord] = deque(maxlen=recent)
         self.totals = Totals()
         self.by_model: dict[tuple[str, str], Totals] = {}
         self._pending: list[UsageRecord] = []
         self._interval = flush_interval
+        self._sink = sink
         self._task: asyncio.Task[None] | None = None
 
     def add(self, r: UsageRecord) -> None:
@@ -149,9 +160,15 @@ class Ledger:
 
     def flush(self) -> None:
         batch, self._pending = self._pending, []
-        for r in batch:
-            # One JSON object per record, so log shippers can parse each line.
-            access_log.info("%s", orjson.dumps(r.to_json()).decode())
+        if not batch:
+            return
+        # One JSON object per line, so log shippers can parse each record.
+        lines = [orjson.dumps(r.to_json()) for r in batch]
+        if self._sink is not None:
+            self._sink(lines)
+            return
+        for line in lines:
+            access_log.info("%s", line.decode())
 
     async def _loop(self) -> None:
         while True:
@@ -169,3 +186,16 @@ class Ledger:
                 await self._task
             self._task = None
         self.flush()
+
+
+def stderr_sink(lines: list[bytes]) -> None:
+    """Access-log lines straight to stderr in one write: a LogRecord per line cost more than
+    the rest of a request's accounting."""
+    stream = sys.stderr
+    try:
+        stream.flush()  # keep order with anything logging wrote before
+        stream.buffer.write(b"\n".join(lines) + b"\n")
+        stream.buffer.flush()
+    except (AttributeError, OSError, ValueError):
+        for line in lines:
+            access_log.info("%s", line.decode())

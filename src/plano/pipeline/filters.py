@@ -72,6 +72,8 @@ class FilterChain:
             h: [f for f in self.filters if _overrides(f, h)] for h in _HOOKS
         }
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: list[RequestContext] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     def has(self, hook: str) -> bool:
         return bool(self._by_hook[hook])
@@ -109,12 +111,25 @@ class FilterChain:
                 self._failed(f, "on_stream_event", exc)
 
     def complete(self, ctx: RequestContext) -> None:
-        """Schedule ``on_complete`` on its own task (kept by reference until done)."""
+        """Queue ``on_complete`` for this request. One background task drains the queue, so a
+        burst of requests costs one task, not one each (task creation was a visible cost)."""
         if not self._by_hook["on_complete"]:
             return
-        task = asyncio.get_running_loop().create_task(self._complete(ctx))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._pending.append(ctx)
+        if self._drainer is None:
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._drainer = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                for ctx in batch:
+                    await self._complete(ctx)
+        finally:
+            self._drainer = None
 
     async def _complete(self, ctx: RequestContext) -> None:
         for f in self._by_hook["on_complete"]:

@@ -94,8 +94,9 @@ class UpstreamPool:
         """POST and yield the response once its headers are in; errors are mapped."""
         session = self.session(req.url)
         try:
-            async with asyncio.timeout(self.timeouts.connect + self.timeouts.first_byte):
-                resp = await session.post(req.url, data=req.body, headers=req.headers)
+            # The session's sock_connect / sock_read limits bound the connect and the wait for
+            # the first byte; no extra asyncio timeout is needed on the hot path.
+            resp = await session.post(req.url, data=req.body, headers=req.headers)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise map_client_error(exc, provider) from exc
         try:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -65,15 +66,11 @@ class GatewaySettings:
     request_timeout: float = 300.0
 
 
-def _new_id() -> str:
-    return "req_" + os.urandom(12).hex()
-
-
-def _request_id(given: str | None) -> str:
-    """The caller's id when it is a sane token (tracing across hops), else a fresh one."""
+def _usable_id(given: str | None) -> str | None:
+    """The caller's id when it is a sane token (tracing across hops)."""
     if given and len(given) <= 128 and given.isascii() and given.isprintable():
         return given
-    return _new_id()
+    return None
 
 
 class Gateway:
@@ -93,7 +90,14 @@ class Gateway:
         self.chain = chain
         self.in_flight = 0
         self.started = time.time()
+        # Built per worker process (after fork): a random prefix and a counter are unique
+        # across workers and cost far less than os.urandom per request.
+        self._id_prefix = "req_" + os.urandom(8).hex()
+        self._ids = itertools.count(1)
         self._extra_routes = extra_routes or []
+
+    def new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):08x}"
 
     # ------------------------------------------------------------------ app
 
@@ -127,7 +131,7 @@ class Gateway:
 
     async def handle(self, request: web.Request, shape: ClientShape) -> web.StreamResponse:
         ctx = RequestContext(
-            request_id=_request_id(request.headers.get("x-request-id")),
+            request_id=_usable_id(request.headers.get("x-request-id")) or self.new_id(),
             shape=shape.name,
             headers=request.headers,  # type: ignore[arg-type]
         )
@@ -258,7 +262,7 @@ class Gateway:
         )
 
     async def not_found(self, request: web.Request) -> web.Response:
-        ctx = RequestContext(request_id=_new_id(), shape="openai_chat", headers={})
+        ctx = RequestContext(request_id=self.new_id(), shape="openai_chat", headers={})
         shape = SHAPES["openai_chat"]
         known = {path for path, _ in ROUTES} | {"/v1/models", "/healthz"}
         if request.path in known:

@@ -11,13 +11,14 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from plano.accounting.filter import AccountingFilter
-from plano.accounting.ledger import Ledger
+from plano.accounting.ledger import Ledger, stderr_sink
 from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.config import PlanoConfig
@@ -65,6 +66,7 @@ def build_gateway(
     config: PlanoConfig,
     counter: TokenCounter | None = None,
     response_store: ResponseStore | None = None,
+    access_sink: Callable[[list[bytes]], None] | None = None,
 ) -> Gateway:
     """The runtime objects for a validated config; no sockets are opened here. Responses API
     state lives in ``response_store``, else in the store ``state_storage`` names."""
@@ -72,7 +74,7 @@ def build_gateway(
     _host, _port, timeout = model_listener(config)
     catalog = ModelCatalog(config.model_providers, config.model_aliases)
     pool = UpstreamPool(Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout))
-    ledger = Ledger()
+    ledger = Ledger(sink=access_sink)
     counter = counter or TokenCounter()
     store = response_store or store_from_config(config.state_storage)
     prices = PriceBook()
@@ -122,11 +124,12 @@ def _load_route_embeddings(
 
 async def serve(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) -> None:
     """Serve until SIGINT/SIGTERM, then stop accepting and drain in-flight requests."""
-    counter = TokenCounter()
+    # Encodings load on first use, off the loop (most requests never count tokens).
+    counter = TokenCounter(opts.cache_dir / "tiktoken")
     loop = asyncio.get_running_loop()
-    # Loading the encodings takes ~1 s: do it in a thread; counting falls back until then.
-    loading = loop.run_in_executor(None, counter.load, opts.cache_dir / "tiktoken")
-    gateway = build_gateway(config, counter)
+    # The access log goes to stderr as JSON lines, one write per batch (when it is enabled).
+    sink = stderr_sink if logging.getLogger("plano.access").isEnabledFor(logging.INFO) else None
+    gateway = build_gateway(config, counter, access_sink=sink)
     routes_loading = _load_route_embeddings(loop, gateway)
     runner = web.AppRunner(
         gateway.app(),
@@ -145,8 +148,6 @@ async def serve(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) ->
     log.info("plano listening on http://%s:%d (pid %d)", opts.host, opts.port, os.getpid())
     await stop.wait()
     log.info("draining %d in-flight request(s)", gateway.in_flight)
-    with contextlib.suppress(Exception):
-        await loading
     with contextlib.suppress(Exception):
         await routes_loading
     await runner.cleanup()

@@ -36,6 +36,7 @@ def count_tokens_routes(counter: TokenCounter) -> list[web.RouteDef]:
             req = anthropic_messages.parse_request(body)
         except PlanoError as err:
             return _json(anthropic_answer.error_body(err), err.status)
+        await counter.ready(req.model)  # an exact count, not the start-up estimate
         return _json({"input_tokens": counter.count_request(req, req.model)})
 
     return [web.post("/v1/messages/count_tokens", count_tokens)]
