@@ -727,11 +727,44 @@ async def test_client_disconnect_mid_stream_cancels_the_upstream_call(
     resp = await client.post(gw.url + CHAT, data=orjson.dumps(body))
     assert resp.status == 200
     assert (await resp.content.readany()).startswith(b"data: ")
+    await asyncio.sleep(0.3)  # the provider keeps generating for a while
     resp.close()  # the client goes away
     await asyncio.wait_for(stub.cancelled.wait(), 3)
     (rec,) = await gw.record()
     assert rec.status == 499
     assert gw.gateway.in_flight == 0
+    # The wait on the provider is not Plano's overhead, even when the client hangs up.
+    assert rec.overhead_ms < 100
+    # A hang-up is estimated with what is loaded: no ~70 MB encoding load per disconnect.
+    accounting = gw.gateway.chain.filters[0]
+    assert isinstance(accounting, AccountingFilter)
+    assert not accounting.counter.loaded
+    assert rec.usage is not None and rec.usage.estimated
+
+
+async def test_client_leaving_before_the_first_token_is_not_a_deployment_failure(
+    make_gateway: GatewayFactory, stub: Stub, client: aiohttp.ClientSession
+) -> None:
+    async def slow_first_token(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        await asyncio.sleep(5)
+        return resp
+
+    stub.handler = slow_first_token
+    gw = await make_gateway()
+    reports: list[object] = []
+    gw.gateway.router.report = lambda dep, err, ms, ttft: reports.append(err)  # type: ignore[method-assign]
+    body = {"model": "fast", "messages": MESSAGES, "stream": True}
+    with pytest.raises(asyncio.TimeoutError):
+        async with client.post(
+            gw.url + CHAT, data=orjson.dumps(body), timeout=aiohttp.ClientTimeout(total=0.3)
+        ) as resp:
+            await resp.read()
+    (rec,) = await gw.record()
+    assert rec.status == 499
+    # A client hang-up must never feed the deployment's breaker or cool-down.
+    assert all(err is None for err in reports)
 
 
 # ---------------------------------------------------------------- admin and secrets

@@ -36,14 +36,22 @@ class AccountingFilter(Filter):
             # Refused (4xx/5xx before any output): providers do not bill a rejected request.
             return None
         model = ctx.deployment.model_id
+        # A client that hung up mid-stream is estimated with what is loaded: loading a ~70 MB
+        # encoding for every disconnect would cost more than the precision is worth.
+        load = not ctx.client_closed
         return Usage(
-            input_tokens=self.counter.count_request(ctx.request, model),
-            output_tokens=self.counter.count("".join(ctx.output_text), model),
+            input_tokens=self.counter.count_request(ctx.request, model, load=load),
+            output_tokens=self.counter.count("".join(ctx.output_text), model, load=load),
             estimated=True,
         )
 
     async def on_complete(self, ctx: RequestContext) -> None:
-        if ctx.usage is None and ctx.deployment is not None and ctx.request is not None:
+        if (
+            ctx.usage is None
+            and not ctx.client_closed
+            and ctx.deployment is not None
+            and ctx.request is not None
+        ):
             await self.counter.ready(ctx.deployment.model_id)  # exact counts, not the estimate
         usage = ctx.usage = self.settle_usage(ctx)
         dep = ctx.deployment

@@ -121,29 +121,37 @@ class TokenCounter:
     def loaded(self) -> bool:
         return bool(self._enc)
 
-    def count(self, text: str, model: str = "") -> int:
+    def count(self, text: str, model: str = "", *, load: bool = True) -> int:
+        """Tokens in ``text``; ``load=False`` estimates rather than loading an encoding."""
         if not text:
             return 0
         name = encoding_for(model)
         enc = self._enc.get(name)
         if enc is None:
-            self._start(name)
+            if load:
+                self._start(name)
             return max(1, len(text) // 4)
         return len(enc.encode_ordinary(text))
 
-    def count_request(self, req: ChatRequest, model: str = "") -> int:
+    def count_request(self, req: ChatRequest, model: str = "", *, load: bool = True) -> int:
         """Input tokens of a chat request: message text, tool calls and schemas, framing."""
         n = 3
         for m in req.messages:
             n += _PER_MESSAGE
             for p in m.content:
                 if isinstance(p, TextPart | ThinkingPart):
-                    n += self.count(p.text, model)
+                    n += self.count(p.text, model, load=load)
                 else:
                     n += _PER_IMAGE
             for c in m.tool_calls:
-                n += self.count(c.name, model) + self.count(c.arguments, model) + 3
+                n += (
+                    self.count(c.name, model, load=load)
+                    + self.count(c.arguments, model, load=load)
+                    + 3
+                )
         for t in req.tools:
-            n += self.count(t.name, model) + self.count(t.description or "", model)
-            n += self.count(str(t.parameters), model) + 8
+            n += self.count(t.name, model, load=load) + self.count(
+                t.description or "", model, load=load
+            )
+            n += self.count(str(t.parameters), model, load=load) + 8
         return n

@@ -304,18 +304,28 @@ async def relay_stream(
     except aiohttp.ClientError as exc:
         await _failed(relay, map_client_error(exc, dep.provider))
     except ConnectionResetError as exc:
-        if relay.out is None:
+        if relay.out is None and not _client_gone(request):
             raise map_client_error(exc, dep.provider) from exc
-        # The client went away mid-stream: a logged, accounted event, not a traceback.
+        # The client went away: a logged, accounted event, not a traceback, and never a
+        # failure of the deployment (it must not feed its circuit breaker).
         ctx.client_closed = True
         ctx.status = 499
+        ctx.upstream_end_ns = ctx.end_ns = time.perf_counter_ns()
+        if relay.out is None:
+            raise asyncio.CancelledError from exc  # nothing to answer: as if cancelled
     except asyncio.CancelledError:
         ctx.client_closed = True
         ctx.status = 499
+        ctx.upstream_end_ns = ctx.end_ns = time.perf_counter_ns()
         raise
     ctx.upstream_end_ns = ctx.end_ns = time.perf_counter_ns()
     assert relay.out is not None
     return relay.out
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _failed(relay: _StreamRelay, err: PlanoError) -> None:
