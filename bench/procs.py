@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 __all__ = [
     "Proc",
     "children_cpu_seconds",
+    "cpu_count",
     "cpu_seconds",
     "free_port",
     "hwm_mb",
@@ -29,6 +31,8 @@ __all__ = [
     "process_tree",
     "raise_nofile",
     "rss_mb",
+    "trim_log",
+    "wait_http",
     "wait_port",
 ]
 
@@ -206,3 +210,28 @@ class Proc:
         # Workers that outlived their parent are still in the group.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
+
+
+def cpu_count() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def wait_http(port: int, path: str, timeout: float) -> None:
+    """Poll ``http://127.0.0.1:port/path`` until it answers below 500."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                if r.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"http://127.0.0.1:{port}{path} did not answer in {timeout:g} s")
+
+
+def trim_log(path: Path, limit: int = 64 * 1024 * 1024) -> None:
+    """Access logs grow ~1 MB/s under load: cut them (the writer appends, so this is safe)."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > limit:
+            path.write_bytes(b"")

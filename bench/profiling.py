@@ -7,20 +7,24 @@ functions that cost most, by self time (the leaf) and by inclusive time (anywher
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import re
 import subprocess
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "IDLE_LEAVES",
     "ProfileSummary",
     "frame_key",
     "parse_collapsed",
+    "record_parallel",
     "render_summary",
     "summarise",
+    "summarise_profile",
 ]
 
 #: Leaf frames of threads that are parked, not working (py-spy cannot always tell).
@@ -131,3 +135,22 @@ def record(
     if proc.returncode != 0:
         return f"py-spy exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
     return None
+
+
+def summarise_profile(collapsed: Path, text_out: Path, kind: str) -> dict[str, Any]:
+    """Summarise py-spy's collapsed stacks into ``text_out``; the summary for results.json."""
+    summary = summarise(parse_collapsed(collapsed.read_text()), top=60)
+    text_out.write_text(render_summary(summary, f"plano hot path, 50 concurrent {kind}"))
+    return {
+        "samples": summary.samples,
+        "self_top": summary.self_top[:25],
+        "inclusive_top": summary.inclusive_top,
+        "areas": summary.areas,
+    }
+
+
+def record_parallel(calls: list[tuple[list[str], int, float, Path, str]]) -> list[str | None]:
+    """py-spy recordings side by side (same load, same seconds)."""
+    with cf.ThreadPoolExecutor(len(calls)) as ex:
+        futures = [ex.submit(record, *c) for c in calls]
+        return [f.result() for f in futures]

@@ -13,7 +13,6 @@ into ``bench/.work/smoke/`` and fails if anything in it fails.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import subprocess
@@ -32,6 +31,7 @@ from bench.install import PeerInstall, log
 from bench.procs import (
     Proc,
     children_cpu_seconds,
+    cpu_count,
     cpu_seconds,
     free_port,
     hwm_mb,
@@ -39,8 +39,10 @@ from bench.procs import (
     pinned,
     raise_nofile,
     rss_mb,
+    trim_log,
+    wait_http,
 )
-from bench.profiling import parse_collapsed, record, render_summary, summarise
+from bench.profiling import record_parallel, summarise_profile
 from bench.results import Sample, aggregate, evaluate_targets, sample_from_dict
 from bench.scenarios import (
     SCENARIOS,
@@ -51,7 +53,7 @@ from bench.scenarios import (
     realistic_config,
     request_body,
 )
-from bench.wrk import lua_script, run_wrk
+from bench.wrk import lua_script, run_wrk, wrk_version
 
 __all__ = ["main"]
 
@@ -90,7 +92,7 @@ class Options:
 class Bench:
     def __init__(self, opts: Options) -> None:
         self.o = opts
-        two = _cpu_count() >= 2
+        two = cpu_count() >= 2
         self.gw_cpu: str | None = "0" if two else None
         self.load_cpu: str | None = "1" if two else None
         self.logs = WORK / "logs"
@@ -154,7 +156,7 @@ class Bench:
         cmd = [sys.executable, "-m", "plano", "up", str(path), "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--workers", str(workers)]
         proc = self.start(name, cmd, port, self.gw_cpu if cpus == "gw" else cpus, cwd=WORK)
-        _wait_http(port, "/healthz", 30)
+        wait_http(port, "/healthz", 30)
         time.sleep(1.0)  # tiktoken's encodings load in a thread at start-up
         return proc
 
@@ -187,10 +189,10 @@ class Bench:
     def _foreign_cores(self, window: float) -> float:
         """Cores busy with other users' work over ``window`` seconds (not this benchmark's)."""
         ours_pids = [p for proc in self.procs.values() for p in proc.pids()]
-        ours0 = cpu_seconds(ours_pids) + children_cpu_seconds() + _self_cpu()
+        ours0 = cpu_seconds(ours_pids) + children_cpu_seconds() + time.process_time()
         busy0, t0 = machine_busy_seconds(), time.monotonic()
         time.sleep(window)
-        ours1 = cpu_seconds(ours_pids) + children_cpu_seconds() + _self_cpu()
+        ours1 = cpu_seconds(ours_pids) + children_cpu_seconds() + time.process_time()
         wall = time.monotonic() - t0
         return max(machine_busy_seconds() - busy0 - (ours1 - ours0), 0.0) / wall
 
@@ -211,7 +213,7 @@ class Bench:
         pids = ep.proc.pids() if ep.proc else []
         ours = [p for proc in self.procs.values() for p in proc.pids()]
         cpu0 = cpu_seconds(pids)
-        ours0 = cpu_seconds(ours) + children_cpu_seconds() + _self_cpu()
+        ours0 = cpu_seconds(ours) + children_cpu_seconds() + time.process_time()
         busy0, t0 = machine_busy_seconds(), time.monotonic()
         if tool == "wrk":
             script = WORK / "lua" / f"{sc.name}-{ep.name}.lua"
@@ -232,7 +234,7 @@ class Bench:
             t50 = data["ttft_p50_ms"] if sc.stream else None
             t99 = data["ttft_p99_ms"] if sc.stream else None
         cpu1 = cpu_seconds(pids)
-        ours1 = cpu_seconds(ours) + children_cpu_seconds() + _self_cpu()
+        ours1 = cpu_seconds(ours) + children_cpu_seconds() + time.process_time()
         wall = max(time.monotonic() - t0, 1e-6)
         # Cores busy with work that is not this benchmark's (other users of the machine).
         noise = max(machine_busy_seconds() - busy0 - (ours1 - ours0), 0.0) / wall
@@ -269,7 +271,7 @@ class Bench:
         self.samples.append(s)
         for ep_proc in (ep.proc,):
             if ep_proc is not None:
-                _trim(ep_proc.log)
+                trim_log(ep_proc.log)
         return s
 
     def _settle(self, ep: Endpoint, what: str) -> None:
@@ -408,7 +410,7 @@ class Bench:
                 svg = out / f"profile-{kind}.svg"
                 spy_cmd = pinned([spy], self.load_cpu)
                 pid = ep.proc.pid
-                errors = _parallel(
+                errors = record_parallel(
                     [(spy_cmd, pid, secs, raw, "raw"), (spy_cmd, pid, secs, svg, "flamegraph")]
                 )
             finally:
@@ -555,7 +557,7 @@ class Bench:
         cmd += ["--num_workers", "1"]
         proc = self.start("litellm", cmd, port, self.gw_cpu, env=env, cwd=WORK)
         self.extras["commands"]["litellm env"] = " ".join(f"{k}={v}" for k, v in env.items())
-        _wait_http(port, "/health/liveliness", 60)
+        wait_http(port, "/health/liveliness", 60)
         return Endpoint(
             "litellm", port, headers={"Authorization": f"Bearer {LITELLM_KEY}"}, proc=proc
         )
@@ -646,7 +648,7 @@ class Bench:
                 "quiet_wait_s": round(120.0 - self.quiet_budget, 1) if not o.smoke else 0.0,
             },
             "machine": install.machine_info(),
-            "versions": install.versions(_wrk_version(self.wrk), self.peers),
+            "versions": install.versions(wrk_version() if self.wrk else None, self.peers),
             "peers": [p.to_json() for p in self.peers],
             "scenarios": [
                 {"name": s.name, "title": s.title, "concurrency": s.concurrency} for s in SCENARIOS
@@ -660,67 +662,8 @@ class Bench:
         return doc
 
 
-def summarise_profile(collapsed: Path, text_out: Path, kind: str) -> dict[str, Any]:
-    """Summarise py-spy's collapsed stacks into ``text_out``; the summary for results.json."""
-    summary = summarise(parse_collapsed(collapsed.read_text()), top=60)
-    text_out.write_text(render_summary(summary, f"plano hot path, 50 concurrent {kind}"))
-    return {
-        "samples": summary.samples,
-        "self_top": summary.self_top[:25],
-        "inclusive_top": summary.inclusive_top,
-        "areas": summary.areas,
-    }
-
-
-def _self_cpu() -> float:
-    t = time.process_time()
-    return t
-
-
 def _bare(upstream: int) -> str:
     return bare_config(0, upstream).replace("port: 0\n", "port: __PORT__\n")
-
-
-def _wrk_version(path: str | None) -> str | None:
-    if path is None:
-        return None
-    from bench.wrk import wrk_version
-
-    return wrk_version()
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _wait_http(port: int, path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
-                if r.status < 500:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"http://127.0.0.1:{port}{path} did not answer in {timeout:g} s")
-
-
-def _trim(path: Path, limit: int = 64 * 1024 * 1024) -> None:
-    """Access logs grow ~1 MB/s under load: cut them (the writer appends, so this is safe)."""
-    with contextlib.suppress(OSError):
-        if path.stat().st_size > limit:
-            path.write_bytes(b"")
-
-
-def _parallel(calls: list[tuple[list[str], int, float, Path, str]]) -> list[str | None]:
-    """py-spy recordings side by side (same load, same seconds)."""
-    import concurrent.futures as cf
-
-    with cf.ThreadPoolExecutor(len(calls)) as ex:
-        futures = [ex.submit(record, *c) for c in calls]
-        return [f.result() for f in futures]
 
 
 GROUPS = {"core", "profile", "memory", "lat20", "realistic", "peers", "workers"}
