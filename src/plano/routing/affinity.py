@@ -48,6 +48,3 @@ class AffinityMap:
         self._pins.move_to_end(key)
         while len(self._pins) > self.max_entries:
             self._pins.popitem(last=False)
-
-    def forget(self, session: str, model: str) -> None:
-        self._pins.pop((session, model), None)

@@ -8,7 +8,7 @@ Pools, rules, strategies, circuit breakers and preference routing implement the 
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from plano.errors import PlanoError
@@ -28,8 +28,6 @@ class Plan:
     deployments: list[Deployment]
     #: Upper bound on attempts (``len(deployments)`` when None).
     max_attempts: int | None = None
-    #: Why this plan was chosen (rule / route / strategy names), for headers and metrics.
-    reasons: list[str] = field(default_factory=list)
     #: The routing rule or preference route that chose it (``x-plano-route``).
     route: str | None = None
     #: Retry/fallback policy; ``None``: each deployment once, in order.

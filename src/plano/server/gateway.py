@@ -146,14 +146,9 @@ class Gateway:
         except PlanoError as err:
             return self._error(ctx, shape, err)
         except TimeoutError:
+            ctx.client_closed = False  # the relay saw a cancellation: it was our time limit
             limit = UpstreamTimeout("The request exceeded the listener's time limit.")
-            started = ctx.state.get("stream")
-            if isinstance(started, web.StreamResponse):
-                # Headers are out: the limit ends the stream with an in-band error event.
-                ctx.client_closed = False
-                await fail_stream(ctx, started, shape, limit)
-                return started
-            return self._error(ctx, shape, limit)
+            return await self._fail(ctx, shape, limit)
         except asyncio.CancelledError:
             ctx.client_closed = True
             ctx.status = 499
@@ -163,10 +158,7 @@ class Gateway:
             # client-shaped 500 that names the request id and nothing else.
             log.exception("unexpected error in request %s", ctx.request_id)
             bug = PlanoError(f"Internal gateway error (request id {ctx.request_id}).")
-            if isinstance(ctx.state.get("stream"), web.StreamResponse):
-                await fail_stream(ctx, ctx.state["stream"], shape, bug)
-                return ctx.state["stream"]  # type: ignore[no-any-return]
-            return self._error(ctx, shape, bug)
+            return await self._fail(ctx, shape, bug)
         finally:
             self.in_flight -= 1
             if not ctx.end_ns:
@@ -229,6 +221,17 @@ class Gateway:
                 f"The request body is not valid JSON: {exc.args[0] if exc.args else exc}.",
                 code="invalid_json",
             ) from exc
+
+    async def _fail(
+        self, ctx: RequestContext, shape: ClientShape, err: PlanoError
+    ) -> web.StreamResponse:
+        """An error answer: a client-shaped error response, or, when the stream's headers are
+        already out, the shape's in-band error event on that stream."""
+        started = ctx.state.get("stream")
+        if isinstance(started, web.StreamResponse):
+            await fail_stream(ctx, started, shape, err)
+            return started
+        return self._error(ctx, shape, err)
 
     def _error(self, ctx: RequestContext, shape: ClientShape, err: PlanoError) -> web.Response:
         ctx.status = err.status
