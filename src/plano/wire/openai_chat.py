@@ -35,6 +35,7 @@ from plano.core.model import (
     Usage,
     UsageEvent,
 )
+from plano.core.sse import encode_event
 from plano.errors import InvalidRequest, PlanoError, UpstreamProtocolError
 from plano.wire.common import bad, opt
 
@@ -488,7 +489,7 @@ class ChunkRenderer:
             "choices": choices,
             **extra,
         }
-        return b"data: " + orjson.dumps(body) + b"\n\n"
+        return encode_event(orjson.dumps(body))
 
     def render(self, ev: StreamEvent) -> bytes:
         if isinstance(ev, StreamStart):
@@ -525,4 +526,4 @@ class ChunkRenderer:
 def stream_error(message: str, error_type: str = "api_error") -> bytes:
     """An in-band error for a stream that has already started (the SDKs raise on it)."""
     body = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-    return b"data: " + orjson.dumps(body) + b"\n\n"
+    return encode_event(orjson.dumps(body))
