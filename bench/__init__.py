@@ -8,5 +8,7 @@ Modules: ``run`` (orchestration), ``scenarios`` (what is measured), ``upstream``
 OpenAI upstream), ``floor`` (bare aiohttp relay), ``clients`` (TTFT, fallback load and
 held-open streams clients), ``wrk`` (Lua script and output parsing), ``procs`` (processes,
 /proc CPU and memory), ``results`` (aggregation and targets), ``report`` (Markdown and plots),
-``profiling`` (py-spy summaries), ``micro`` (memory breakdown, flush stall), ``install``.
+``profiling`` (py-spy summaries), ``micro`` (memory breakdown, flush stall), ``agent`` (a coding
+agent's request, generated), ``heavy`` (big prompts against the floor, /healthz stalls under
+big requests), ``probe`` (the /healthz prober), ``install``.
 """

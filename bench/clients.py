@@ -7,7 +7,8 @@
   keeps them open until a line arrives on stdin, closes them all and prints ``DONE {...}``.
 
 Raw HTTP/1.1 on asyncio streams (uvloop), keep-alive, ``Content-Length`` and chunked answers.
-Output is one JSON object per line on stdout.
+Output is one JSON object per line on stdout. The request body is ``--body`` or, for bodies
+too large for a command line (one argument may not pass 128 KiB on Linux), ``--body-file``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-__all__ = ["Stats", "main", "percentile", "request_bytes"]
+__all__ = ["Stats", "body_args", "main", "percentile", "request_bytes"]
 
 _FIRST_TOKEN = re.compile(rb'"(?:content|text)":\s*"[^"]')
 
@@ -35,6 +38,15 @@ def percentile(values: list[float], p: float) -> float:
     s = sorted(values)
     k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
     return s[k]
+
+
+def body_args(body: bytes, spill: Path, limit: int = 64 * 1024) -> list[str]:
+    """The client's arguments for ``body``: inline when small, else written to ``spill``."""
+    if len(body) <= limit:
+        return ["--body", body.decode()]
+    spill.parent.mkdir(parents=True, exist_ok=True)
+    spill.write_bytes(body)
+    return ["--body-file", str(spill)]
 
 
 def request_bytes(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -139,7 +151,7 @@ class Conn:
         return status, ttft, total
 
 
-async def _closed_loop(args: argparse.Namespace, req: bytes) -> dict[str, float | int]:
+async def _closed_loop(args: argparse.Namespace, req: bytes) -> dict[str, Any]:
     stats = Stats()
     start = time.perf_counter()
     measure_from = start + args.warmup
@@ -167,7 +179,8 @@ async def _closed_loop(args: argparse.Namespace, req: bytes) -> dict[str, float 
         conn.close()
 
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-    return stats.summary(time.perf_counter() - measure_from)
+    statuses = {str(k): v for k, v in sorted(stats.statuses.items())}
+    return {**stats.summary(time.perf_counter() - measure_from), "statuses": statuses}
 
 
 async def _hold(args: argparse.Namespace, req: bytes) -> None:
@@ -219,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/v1/chat/completions")
-    p.add_argument("--body", required=True, help="JSON request body")
+    body = p.add_mutually_exclusive_group(required=True)
+    body.add_argument("--body", help="JSON request body")
+    body.add_argument("--body-file", type=Path, help="file holding the JSON request body")
     p.add_argument("--header", action="append", default=[], help="name:value")
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--duration", type=float, default=5.0)
@@ -228,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ready-timeout", type=float, default=60.0)
     args = p.parse_args(argv)
     headers = dict(h.split(":", 1) for h in args.header)
-    req = request_bytes(args.host, args.port, args.path, args.body.encode(), headers)
+    raw = args.body_file.read_bytes() if args.body_file else args.body.encode()
+    req = request_bytes(args.host, args.port, args.path, raw, headers)
     try:
         import uvloop
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "Endpoint",
     "Proc",
     "children_cpu_seconds",
     "cpu_count",
@@ -210,6 +211,17 @@ class Proc:
         # Workers that outlived their parent are still in the group.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
+
+
+@dataclass
+class Endpoint:
+    """Where one target is reached, and which processes serve it (for CPU and memory)."""
+
+    name: str
+    port: int
+    model: str = "gpt-4o-mini"
+    headers: dict[str, str] = field(default_factory=dict)
+    proc: Proc | None = None
 
 
 def cpu_count() -> int:

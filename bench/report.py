@@ -196,6 +196,73 @@ def _workers(doc: Mapping[str, Any]) -> str:
     return md_table(["target", "req/s", "p50 ms", "p99 ms", "CPU us/req", "RSS MB", "vs 1"], lines)
 
 
+def _big_prompt(doc: Mapping[str, Any]) -> str:
+    """The agent-size prompt scenarios, with Plano's req/s as a share of the floor's."""
+    table = _perf_table(doc, ["big-c1", "big-c50"])
+    if table.startswith("_"):
+        return table
+    big = doc.get("extras", {}).get("big_prompt") or {}
+    roles = ", ".join(f"{n} {r}" for r, n in big.get("roles", {}).items())
+    tokens = big.get("tokens_o200k")
+    what = (
+        f"`big-*` send what a coding agent sends mid-session: {fmt(big.get('bytes'))} bytes of "
+        f"JSON, {fmt(big.get('messages'))} messages ({roles}) and three tool definitions"
+        + (f", {fmt(tokens)} tokens (o200k)" if tokens else "")
+        + ". The text is generated Python source, tool calls and file reads "
+        "(`agent_body` in `bench/agent.py`, the same bytes every run). Non-streaming, "
+        "model gpt-4o-mini (128k-token window), bare config."
+    )
+    ratios = []
+    for sc in ("big-c1", "big-c50"):
+        r, f = _row(doc, sc, "plano"), _row(doc, sc, "floor")
+        if r and f and f["rps"] > 0:
+            ratios.append(f"{r['rps'] / f['rps']:.2f} at concurrency {r['concurrency']}")
+    line = "Plano's req/s as a share of the floor's: " + "; ".join(ratios) + "."
+    return "\n\n".join([what, table, line if ratios else ""]).strip()
+
+
+def _stall(doc: Mapping[str, Any]) -> str:
+    """/healthz latency idle and under each big-request load."""
+    st = doc.get("extras", {}).get("stall")
+    if not st:
+        return "_Not measured in this run._"
+    intro = (
+        f"A separate client (`bench/probe.py`) sends `GET /healthz` every "
+        f"{st.get('interval_ms', 10)} ms for {fmt(st.get('probe_s'), 1)} s to the one worker "
+        "while the clients below push big requests through it (`plano-stall` config: bare, "
+        "`max_request_body: 32MiB`, a `long-context` model with a 4M-token window so that big "
+        "prompts are relayed, and a `no-usage` model whose provider streams the big answer "
+        "without a usage chunk). A health check waits on the same event loop as the requests. "
+        "Latency counts from each probe's due time: a stall of *t* ms counts for every probe "
+        "due during it, as wrk's correction does."
+    )
+    lines = []
+    entries = [("idle", None, st.get("idle"))]
+    entries += [(r["title"], r, r["probe"]) for r in st.get("loads", {}).values()]
+    for title, r, p in entries:
+        if p is None:
+            continue
+        lines.append(
+            [
+                title,
+                fmt(r["clients"]) if r else "-",
+                fmt(r["requests"]) if r else "-",
+                fmt(r["errors"]) if r else "-",
+                fmt(r.get("request_p50_ms"), 0) if r else "-",
+                fmt(p["p50_ms"], 2),
+                fmt(p["p99_ms"], 2),
+                fmt(p["max_ms"], 1),
+                f"{fmt(p['over_50ms'])} of {fmt(p['probes'])}",
+                fmt(r.get("gateway_cpu_cores"), 2) if r else "-",
+            ]
+        )
+    headers = ["load", "clients", "requests", "errors", "request p50 ms", "healthz p50 ms"]
+    headers += ["p99 ms", "max ms", "probes > 50 ms", "gateway CPU (cores)"]
+    peak = st.get("gateway_peak_rss_mb")
+    tail = f"Gateway peak RSS over the probe runs: {fmt(peak, 1)} MB." if peak else ""
+    return "\n\n".join([intro, md_table(headers, lines), tail]).strip()
+
+
 def _streams(doc: Mapping[str, Any]) -> str:
     s = doc.get("extras", {}).get("streams")
     if not s:
@@ -328,7 +395,7 @@ def _commands(doc: Mapping[str, Any]) -> str:
     if peers:
         text = "Peers: " + "; ".join(peers) + "\n\n" + text
     for name, cfg in doc.get("configs", {}).items():
-        if name in ("plano-bare", "plano-realistic", "litellm"):
+        if name in ("plano-bare", "plano-realistic", "plano-stall", "litellm"):
             text += f"\n\n`{name}` config:\n\n```yaml\n{cfg.rstrip()}\n```"
     return text
 
@@ -388,6 +455,10 @@ def render_markdown(
         "## Worker processes (SO_REUSEPORT)",
         "Both gateways unpinned here (they share the two cores with wrk and the upstream).",
         _workers(doc),
+        "## Big prompts: a coding agent's request",
+        _big_prompt(doc),
+        "## Event-loop stalls: /healthz while big requests go through",
+        _stall(doc),
         "## Memory: concurrent open streams",
         _streams(doc),
         _micro(doc),

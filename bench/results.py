@@ -245,4 +245,41 @@ def evaluate_targets(rows: Sequence[Row], extras: Mapping[str, Any]) -> list[Tar
             rss is not None and rss < 150,
             mem_note,
         ),
+        _big_prompt_check(rows, extras),
+        *_stall_checks(extras),
     ]
+
+
+def _big_prompt_check(rows: Sequence[Row], extras: Mapping[str, Any]) -> TargetCheck:
+    plano = find_row(rows, "big-c50", "plano")
+    floor = find_row(rows, "big-c50", "floor")
+    ratio = plano.rps / floor.rps if plano and floor and floor.rps > 0 else None
+    big = extras.get("big_prompt")
+    size = f"{big['bytes'] / 1000:.1f} KB" if isinstance(big, Mapping) else "~178 KB"
+    note = f"{plano.rps:,.0f} vs {floor.rps:,.0f} req/s" if plano and floor else ""
+    return _check(
+        f"Big prompt ({size} agent request, concurrency 50): req/s vs the aiohttp floor",
+        ">= 0.40 of the floor",
+        ratio,
+        "x floor",
+        ratio is not None and ratio >= 0.4,
+        note,
+    )
+
+
+def _stall_checks(extras: Mapping[str, Any]) -> list[TargetCheck]:
+    """/healthz p99 under each stall-probe load (``extras["stall"]``, see bench/heavy.py)."""
+    stall = extras.get("stall")
+    loads = stall.get("loads", {}) if isinstance(stall, Mapping) else {}
+    out = []
+    for key, label in (("prompt", "big prompts"), ("stream", "big streamed answers")):
+        res = loads.get(key)
+        p99 = res["probe"]["p99_ms"] if res else None
+        note = ""
+        if res:
+            note = (
+                f"{res['title']}; clients: {res['clients']}; max {res['probe']['max_ms']:,.0f} ms"
+            )
+        ok = p99 is not None and p99 < 50
+        out.append(_check(f"/healthz p99 while {label} go through", "< 50 ms", p99, "ms", ok, note))
+    return out

@@ -21,14 +21,16 @@ import time
 import traceback
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import install
-from bench.clients import percentile
+from bench.clients import body_args, percentile
+from bench.heavy import run_heavy, smoke_problems
 from bench.install import PeerInstall, log
 from bench.procs import (
+    Endpoint,
     Proc,
     children_cpu_seconds,
     cpu_count,
@@ -52,6 +54,7 @@ from bench.scenarios import (
     quiet_config,
     realistic_config,
     request_body,
+    scenario_body,
 )
 from bench.wrk import lua_script, run_wrk, wrk_version
 
@@ -61,17 +64,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
 DOCS = ROOT / "docs"
 LITELLM_KEY = "sk-bench-master-key-0123456789abcdef"
-
-
-@dataclass
-class Endpoint:
-    """Where one target is reached, and which processes serve it (for CPU and memory)."""
-
-    name: str
-    port: int
-    model: str = "gpt-4o-mini"
-    headers: dict[str, str] = field(default_factory=dict)
-    proc: Proc | None = None
 
 
 @dataclass
@@ -163,7 +155,7 @@ class Bench:
     # ------------------------------------------------------------------ measuring
 
     def _body(self, ep: Endpoint, sc: Scenario) -> bytes:
-        return request_body(ep.model, sc.stream)
+        return scenario_body(ep.model, sc)
 
     def _tool(self, sc: Scenario) -> str:
         if sc.tool == "wrk" and self.wrk:
@@ -174,7 +166,8 @@ class Bench:
         self, ep: Endpoint, sc: Scenario, mode: str, seconds: float
     ) -> tuple[dict[str, Any], str]:
         cmd = [sys.executable, "-m", "bench.clients", mode, "--port", str(ep.port)]
-        cmd += ["--body", self._body(ep, sc).decode(), "--concurrency", str(sc.concurrency)]
+        cmd += body_args(self._body(ep, sc), WORK / "bodies" / f"{sc.name}-{ep.name}.json")
+        cmd += ["--concurrency", str(sc.concurrency)]
         cmd += ["--duration", f"{seconds:g}", "--warmup", "0"]
         for k, v in ep.headers.items():
             cmd += ["--header", f"{k}:{v}"]
@@ -314,15 +307,15 @@ class Bench:
             try:
                 self.measure(ep, sc, -1, self.o.warmup)
             except Exception as exc:
-                self._failed(f"{sc.name} {ep.name} warm-up", exc)
+                self.failed(f"{sc.name} {ep.name} warm-up", exc)
         for rnd in range(self.o.rounds):
             for ep in eps:
                 try:
                     self.measure(ep, sc, rnd, self.o.duration)
                 except Exception as exc:
-                    self._failed(f"{sc.name} {ep.name} round {rnd}", exc)
+                    self.failed(f"{sc.name} {ep.name} round {rnd}", exc)
 
-    def _failed(self, what: str, exc: BaseException) -> None:
+    def failed(self, what: str, exc: BaseException) -> None:
         log(f"FAILED {what}: {exc}")
         self.extras["failures"].append(f"{what}: {exc}")
         traceback.print_exc()
@@ -344,7 +337,7 @@ class Bench:
             floor = self.start("floor", cmd, port, self.gw_cpu, cwd=ROOT)
             eps["floor"] = Endpoint("floor", port, proc=floor)
         except Exception as exc:
-            self._failed("starting the aiohttp floor", exc)
+            self.failed("starting the aiohttp floor", exc)
         names = {"json-c1", "json-c50", "json-c200", "sse-c50", "ttft-c1", "ttft-c50"}
         if self.o.smoke:
             names = {"json-c1", "ttft-c1"}
@@ -368,7 +361,7 @@ class Bench:
             self.extras["micro"] = json.loads(p.stdout.strip().splitlines()[-1])
             self.extras["commands"]["micro"] = " ".join(cmd)
         except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
-            self._failed("micro-measurements", exc)
+            self.failed("micro-measurements", exc)
 
     def _self_reported(self, scenario: str, port: int) -> None:
         """The gateway's own x-plano-overhead-ms of its last 1,000 requests (a cross-check)."""
@@ -378,7 +371,7 @@ class Bench:
             ) as resp:
                 data = json.loads(resp.read())
         except OSError as exc:
-            self._failed(f"self-reported overhead after {scenario}", exc)
+            self.failed(f"self-reported overhead after {scenario}", exc)
             return
         vals = [r["overhead_ms"] for r in data.get("recent", []) if r.get("overhead_ms")]
         if vals:
@@ -417,7 +410,7 @@ class Bench:
                 load.wait(timeout=secs + 60)
             if errors[0] is not None:
                 prof[kind] = {"error": errors[0]}
-                self._failed(f"profile {kind}", RuntimeError(errors[0]))
+                self.failed(f"profile {kind}", RuntimeError(errors[0]))
                 continue
             collapsed = out / f"profile-{kind}.collapsed.txt"
             collapsed.write_text(raw.read_text())
@@ -532,7 +525,7 @@ class Bench:
                 elif peer.name == "portkey":
                     eps["portkey"] = self._portkey(peer, up_port)
             except Exception as exc:
-                self._failed(f"starting {peer.name}", exc)
+                self.failed(f"starting {peer.name}", exc)
         try:
             for sc in SCENARIOS:
                 if sc.group == "peers":
@@ -622,15 +615,22 @@ class Bench:
                     try:
                         fn()
                     except Exception as exc:
-                        self._failed(f"group {group}", exc)
+                        self.failed(f"group {group}", exc)
             if "workers" in o.groups and not o.smoke:
                 self.stop("plano-bare")
                 try:
                     self.run_workers(direct, ports[0])
                 except Exception as exc:
-                    self._failed("group workers", exc)
+                    self.failed("group workers", exc)
+            if "heavy" in o.groups:  # last: its 10-20 MB requests must not disturb the rest
+                run_heavy(self)
         finally:
             self.stop_all()
+        return self.document(started, nofile)
+
+    def document(self, started: float, nofile: int) -> dict[str, Any]:
+        """The results document (results.json) of what this run measured."""
+        o = self.o
         rows = aggregate(self.samples)
         checks = evaluate_targets(rows, self.extras)
         doc: dict[str, Any] = {
@@ -666,7 +666,7 @@ def _bare(upstream: int) -> str:
     return bare_config(0, upstream).replace("port: 0\n", "port: __PORT__\n")
 
 
-GROUPS = {"core", "profile", "memory", "lat20", "realistic", "peers", "workers"}
+GROUPS = {"core", "profile", "memory", "lat20", "realistic", "peers", "workers", "heavy"}
 
 
 def parse_args(argv: list[str] | None) -> tuple[Options, bool]:
@@ -727,7 +727,7 @@ def smoke_check(doc: dict[str, Any]) -> list[str]:
     streams = doc["extras"].get("streams", {})
     if streams.get("open", 0) < streams.get("requested", 0):
         problems.append(f"only {streams.get('open')} of {streams.get('requested')} streams opened")
-    return problems
+    return problems + smoke_problems(doc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,14 +6,18 @@ from dataclasses import dataclass
 
 import orjson
 
+from bench.agent import agent_body
+
 __all__ = [
     "SCENARIOS",
     "Scenario",
     "bare_config",
+    "heavy_config",
     "litellm_config",
     "quiet_config",
     "realistic_config",
     "request_body",
+    "scenario_body",
 ]
 
 
@@ -21,13 +25,15 @@ __all__ = [
 class Scenario:
     name: str
     title: str
-    #: Which processes serve it: core, lat20, realistic, peers, workers.
+    #: Which processes serve it: core, lat20, realistic, peers, workers, heavy.
     group: str
     concurrency: int
     stream: bool
     #: ``wrk`` (throughput and whole-answer latency) or ``ttft`` (the dedicated stream client).
     tool: str
     targets: tuple[str, ...] = ("direct", "plano")
+    #: The request body: ``small`` (:func:`request_body`) or ``agent`` (:func:`agent_body`).
+    body: str = "small"
 
 
 _PEERS = ("direct", "plano", "litellm", "portkey")
@@ -80,6 +86,26 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("peers-json-c50", "Peers, JSON, concurrency 50", "peers", 50, False, "wrk", _PEERS),
     Scenario("peers-sse-c50", "Peers, SSE, concurrency 50", "peers", 50, True, "wrk", _PEERS),
     Scenario(
+        "big-c1",
+        "Agent request (~178 KB prompt), JSON, concurrency 1",
+        "heavy",
+        1,
+        False,
+        "wrk",
+        _CORE,
+        body="agent",
+    ),
+    Scenario(
+        "big-c50",
+        "Agent request (~178 KB prompt), JSON, concurrency 50",
+        "heavy",
+        50,
+        False,
+        "wrk",
+        _CORE,
+        body="agent",
+    ),
+    Scenario(
         "workers-json-c200",
         "Worker processes (unpinned), JSON, concurrency 200",
         "workers",
@@ -111,6 +137,13 @@ def request_body(model: str, stream: bool) -> bytes:
     return orjson.dumps(body)
 
 
+def scenario_body(model: str, sc: Scenario) -> bytes:
+    """The request body a scenario sends."""
+    if sc.body == "agent":
+        return agent_body(model, sc.stream)
+    return request_body(model, sc.stream)
+
+
 def _listener(port: int) -> str:
     return (
         "version: v0.4.0\n"
@@ -132,6 +165,28 @@ def bare_config(port: int, upstream: int) -> str:
         + "    access_key: sk-bench\n"
         + f"    base_url: http://127.0.0.1:{upstream}/v1\n"
         + "    default: true\n"
+    )
+
+
+def heavy_config(port: int, upstream: int, answer_bytes: int) -> str:
+    """The stall probe's gateway: the bare config with bodies up to 32 MiB, plus two models.
+    ``long-context`` declares a 4M-token window, so that 10 MB prompts are relayed (to
+    ``gpt-4o-mini`` they are refused as too long); ``no-usage`` streams ``answer_bytes`` of
+    answer from a provider that reports no usage (the gateway must count the tokens itself)."""
+    big = f"answer_bytes={answer_bytes}/usage=off"
+    return (
+        bare_config(port, upstream)
+        + "  - model: openai/long-context\n"
+        + "    access_key: sk-bench\n"
+        + f"    base_url: http://127.0.0.1:{upstream}/v1\n"
+        + "  - model: openai/no-usage\n"
+        + "    access_key: sk-bench\n"
+        + f"    base_url: http://127.0.0.1:{upstream}/{big}/v1\n"
+        + "model_capabilities:\n"
+        + "  openai/long-context:\n"
+        + "    context_window: 4000000\n"
+        + "gateway:\n"
+        + "  max_request_body: 32MiB\n"
     )
 
 

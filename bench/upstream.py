@@ -8,6 +8,13 @@ usage chunk when ``stream_options.include_usage`` is set), optionally after ``--
 and paced at ``--tps`` tokens per second. Keep-alive, ``Content-Length`` and chunked request
 bodies are supported; nothing else is (it is a benchmark fixture, not a server).
 
+Big answers are asked for in the URL, so that a gateway's ``base_url`` can carry them: path
+segments or query parameters ``answer_bytes=N`` (N bytes of code-like answer text, at most),
+``event_bytes=N`` (text per SSE event, default 1024) and ``usage=off`` (no ``usage`` at all,
+not even when ``include_usage`` is asked). For example a provider with ``base_url:
+http://127.0.0.1:19001/answer_bytes=20971520/usage=off/v1``. Without them the answers are the
+small ones above.
+
 Run: ``python -m bench.upstream --port 19001 [--extra-port 19002] [--latency-ms 20] [--tps 5]
 [--tokens 16]``.
 """
@@ -20,16 +27,28 @@ import re
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import orjson
 
-__all__ = ["Answers", "main", "parse_head"]
+from bench.agent import code_text
+
+__all__ = ["Answers", "BigAnswer", "big_answer", "main", "parse_head"]
 
 _STREAM = re.compile(rb'"stream"\s*:\s*true')
 _INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"]{1,128})"')
 _WORDS = ("Simulated", " reply", " from", " the", " bench", " upstream:")
+
+
+def _search(body: bytes, rx: re.Pattern[bytes]) -> re.Match[bytes] | None:
+    """``rx`` in the body; in a body over 64 KiB, only in its first and last 4 KiB (where
+    clients put ``model``, ``stream`` and ``stream_options``; the middle is the conversation),
+    so that answering a 10 MB prompt costs the upstream no more than a small one."""
+    if len(body) <= 65536:
+        return rx.search(body)
+    return rx.search(body, 0, 4096) or rx.search(body, len(body) - 4096)
 
 
 def parse_head(head: bytes) -> tuple[bytes, bytes, int, bool, bool]:
@@ -74,6 +93,29 @@ def _dechunk(buf: bytes | bytearray, start: int) -> tuple[bytes, int] | None:
         pos += size + 2
 
 
+@dataclass(frozen=True, slots=True)
+class BigAnswer:
+    """A large answer asked for in the URL (see the module docstring)."""
+
+    answer_bytes: int
+    event_bytes: int = 1024
+    usage: bool = True
+
+
+def big_answer(path: bytes) -> BigAnswer | None:
+    """The big-answer options in a request path (segments or query), or None if it has none."""
+    raw, _, query = path.partition(b"?")
+    items = [seg for seg in raw.split(b"/") if b"=" in seg] + query.split(b"&")
+    opts = dict(item.decode("latin-1").partition("=")[::2] for item in items if b"=" in item)
+    if "answer_bytes" not in opts and "usage" not in opts:
+        return None
+    return BigAnswer(
+        answer_bytes=int(opts.get("answer_bytes", "0")),
+        event_bytes=max(int(opts.get("event_bytes", "1024")), 1),
+        usage=opts.get("usage", "on").lower() not in ("off", "0", "false", "no"),
+    )
+
+
 class Answers:
     """Precomputed response bytes per model name (bounded cache)."""
 
@@ -81,60 +123,84 @@ class Answers:
         self.tokens = max(tokens, 1)
         self._json: dict[bytes, bytes] = {}
         self._sse: dict[tuple[bytes, bool], list[bytes]] = {}
+        #: Big answers, a few at most (each is as large as it was asked to be).
+        self._big: dict[tuple[bytes, bool, bool, BigAnswer], bytes | list[bytes]] = {}
         self.created = int(time.time())
 
-    def pieces(self) -> list[str]:
+    def pieces(self, big: BigAnswer | None = None) -> list[str]:
+        if big is not None and big.answer_bytes > 0:
+            text = code_text(big.answer_bytes, seed=5)
+            n = big.event_bytes
+            return [text[i : i + n] for i in range(0, len(text), n)]
         return [_WORDS[i] if i < len(_WORDS) else " tok" for i in range(self.tokens)]
 
-    def usage(self) -> dict[str, object]:
+    def usage(self, big: BigAnswer | None = None) -> dict[str, object]:
+        tokens = big.answer_bytes // 4 if big and big.answer_bytes else self.tokens
         return {
             "prompt_tokens": 12,
-            "completion_tokens": self.tokens,
-            "total_tokens": 12 + self.tokens,
+            "completion_tokens": tokens,
+            "total_tokens": 12 + tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
         }
 
-    def json_response(self, model: bytes) -> bytes:
-        hit = self._json.get(model)
+    def json_response(self, model: bytes, big: BigAnswer | None = None) -> bytes:
+        hit = self._json.get(model) if big is None else self._big.get((model, False, False, big))
         if hit is not None:
-            return hit
-        body = orjson.dumps(
-            {
-                "id": "chatcmpl-bench",
-                "object": "chat.completion",
-                "created": self.created,
-                "model": model.decode(),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {
-                            "role": "assistant",
-                            "content": "".join(self.pieces()),
-                            "refusal": None,
-                        },
-                        "logprobs": None,
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": self.usage(),
-                "system_fingerprint": "fp_bench",
-            }
-        )
+            return cast(bytes, hit)
+        answer: dict[str, object] = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": self.created,
+            "model": model.decode(),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": "".join(self.pieces(big)),
+                        "refusal": None,
+                    },
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": self.usage(big),
+            "system_fingerprint": "fp_bench",
+        }
+        if big is not None and not big.usage:
+            del answer["usage"]
+        body = orjson.dumps(answer)
         out = (
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
             b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
         )
-        if len(self._json) < 64:
+        if big is not None:
+            self._remember((model, False, False, big), out)
+        elif len(self._json) < 64:
             self._json[model] = out
         return out
 
-    def sse_events(self, model: bytes, include_usage: bool) -> list[bytes]:
+    def _remember(
+        self, key: tuple[bytes, bool, bool, BigAnswer], value: bytes | list[bytes]
+    ) -> None:
+        if len(self._big) >= 4:
+            self._big.pop(next(iter(self._big)))
+        self._big[key] = value
+
+    def sse_events(
+        self, model: bytes, include_usage: bool, big: BigAnswer | None = None
+    ) -> list[bytes]:
         """The stream as HTTP chunks: one per SSE event (the first carries the head)."""
-        key = (model, include_usage)
-        hit = self._sse.get(key)
-        if hit is not None:
-            return hit
+        if big is not None:
+            include_usage = include_usage and big.usage
+            hit = self._big.get((model, include_usage, True, big))
+            if hit is not None:
+                return cast(list[bytes], hit)
+        else:
+            hit = self._sse.get((model, include_usage))
+            if hit is not None:
+                return hit
         base = {
             "id": "chatcmpl-bench",
             "object": "chat.completion.chunk",
@@ -155,10 +221,10 @@ class Answers:
             return b"data: " + orjson.dumps(obj) + b"\n\n"
 
         events = [event({"role": "assistant", "content": ""})]
-        events += [event({"content": p}) for p in self.pieces()]
+        events += [event({"content": p}) for p in self.pieces(big)]
         events.append(event({}, "stop"))
         if include_usage:
-            last = {**base, "choices": [], "usage": self.usage()}
+            last = {**base, "choices": [], "usage": self.usage(big)}
             events.append(b"data: " + orjson.dumps(last) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
         chunks = [b"%x\r\n%s\r\n" % (len(e), e) for e in events]
@@ -167,8 +233,10 @@ class Answers:
             b"transfer-encoding: chunked\r\n\r\n" + chunks[0]
         )
         chunks[-1] += b"0\r\n\r\n"
-        if len(self._sse) < 64:
-            self._sse[key] = chunks
+        if big is not None:
+            self._remember((model, include_usage, True, big), chunks)
+        elif len(self._sse) < 64:
+            self._sse[(model, include_usage)] = chunks
         return chunks
 
 
@@ -222,13 +290,15 @@ class UpstreamProtocol(asyncio.Protocol):
         if method != b"POST" or not path.split(b"?")[0].endswith(b"/chat/completions"):
             self._send(_NOT_FOUND, keep_alive)
             return
-        m = _MODEL.search(body)
+        m = _search(body, _MODEL)
         model = m.group(1) if m else b"gpt-4o-mini"
-        if _STREAM.search(body):
-            chunks = self.answers.sse_events(model, bool(_INCLUDE_USAGE.search(body)))
+        big = big_answer(path)
+        if _search(body, _STREAM):
+            usage = bool(_search(body, _INCLUDE_USAGE))
+            chunks = self.answers.sse_events(model, usage, big)
             self._later(self.latency, lambda: self._stream(chunks, 0, keep_alive))
         else:
-            out = self.answers.json_response(model)
+            out = self.answers.json_response(model, big)
             self._later(self.latency, lambda: self._send(out, keep_alive))
 
     def _later(self, delay: float, fn: Callable[[], None]) -> None:

@@ -6,6 +6,7 @@ Every subcommand is a small function; the argument parser is the only global.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from plano import __version__
 from plano.errors import ConfigError
@@ -50,18 +52,15 @@ def _find_config(given: str | None) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from plano.config import check_config, parse_yaml
+    from plano.config import check_config_file
 
     try:
         path = _find_config(args.config)
-        text = path.read_text(encoding="utf-8")
-    except (ConfigError, OSError) as exc:
-        err_console.print(f"[red]error[/]: {getattr(exc, 'message', exc)}")
+        # The same reading and checks as `plano up` (load_config), so the two cannot disagree.
+        _config, issues = check_config_file(path, os.environ)
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/]: {exc.message}")
         return 1
-    data, issues = parse_yaml(text)
-    if data is not None:
-        _config, more = check_config(data, os.environ)
-        issues += more
     errors = [i for i in issues if i.severity == "error"]
     if args.json:
         out_console.print_json(
@@ -105,6 +104,7 @@ def _load(path: Path) -> object:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from plano.config import PlanoConfig
+    from plano.server.edge import HostPolicy, describe_exposure
     from plano.server.runner import ServeOptions, model_listener, serve_forever
 
     try:
@@ -131,10 +131,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"[green]plano[/] {__version__} serving [bold]{path}[/] on http://{host}:{port} "
         f"({opts.workers} worker(s)); Ctrl-C to stop"
     )
+    g = config.gateway
+    policy = HostPolicy.build(host, g.allowed_hosts, g.allowed_origins, g.admin_key)
+    for line in describe_exposure(policy, host):
+        err_console.print(f"  [dim]•[/] {escape(line)}", soft_wrap=True)
     try:
         return serve_forever(config, opts)
     except OSError as exc:
-        err_console.print(f"[red]error[/]: cannot listen on {host}:{port}: {exc.strerror}")
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            why = "the port is in use by another process (another plano, or something else)"
+        err_console.print(f"[red]error[/]: cannot listen on {host}:{port}: {why}")
         return 1
 
 

@@ -15,6 +15,7 @@ nothing else formats errors.
     │   ├── ModelNotFound           404
     │   ├── NotFound                404
     │   ├── MethodNotAllowed        405
+    │   ├── RequestTimeout          408 (the client was too slow to send its request)
     │   ├── PayloadTooLarge         413
     │   ├── UnsupportedCapability   400 (a shape/provider pair cannot do what was asked)
     │   └── RateLimited             429 (Plano's own limits)
@@ -44,6 +45,7 @@ __all__ = [
     "PermissionDenied",
     "PlanoError",
     "RateLimited",
+    "RequestTimeout",
     "UnsupportedCapability",
     "UpstreamConnectError",
     "UpstreamError",
@@ -121,6 +123,12 @@ class NotFound(ClientError):
 class MethodNotAllowed(ClientError):
     status = 405
     metric_label = "method_not_allowed"
+
+
+class RequestTimeout(ClientError):
+    status = 408
+    metric_label = "request_timeout"
+    error_type = "timeout_error"
 
 
 class PayloadTooLarge(ClientError):

@@ -12,7 +12,7 @@ from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.core.model import ChatRequest, Message, TextPart, Usage
 from plano.errors import UpstreamConnectError, UpstreamStatusError
-from plano.pipeline.context import Attempt, RequestContext
+from plano.pipeline.context import Attempt, OutputText, RequestContext
 from plano.pipeline.filters import FilterChain
 from plano.providers.table import KNOWN_PROVIDERS
 from plano.routing.catalog import Deployment
@@ -43,17 +43,23 @@ def _ctx(*, stream: bool = True) -> RequestContext:
     return ctx
 
 
+def out(*texts: str) -> OutputText:
+    o = OutputText()
+    o.extend(texts)
+    return o
+
+
 def test_reported_usage_wins(acct: AccountingFilter) -> None:
     ctx = _ctx()
     ctx.usage = Usage(7, 3)
-    ctx.output_text = ["ignored"]
+    ctx.output_text = out("ignored")
     assert acct.settle_usage(ctx) is ctx.usage
 
 
 def test_stream_without_usage_is_estimated(acct: AccountingFilter) -> None:
     ctx = _ctx()
     ctx.upstream_headers_ns = 1_001 * MS
-    ctx.output_text = ["a" * 20, "b" * 20]
+    ctx.output_text = out("a" * 20, "b" * 20)
     u = acct.settle_usage(ctx)
     # 3 priming + 3 per message + 40 chars / 4; output 40 chars / 4.
     assert u == Usage(input_tokens=3 + 3 + 10, output_tokens=10, estimated=True)
@@ -62,7 +68,7 @@ def test_stream_without_usage_is_estimated(acct: AccountingFilter) -> None:
 def test_stream_cut_after_some_output_is_still_billed(acct: AccountingFilter) -> None:
     ctx = _ctx()
     ctx.upstream_headers_ns = 1_001 * MS
-    ctx.output_text = ["partial answer"]
+    ctx.output_text = out("partial answer")
     ctx.status = 502
     u = acct.settle_usage(ctx)
     assert u is not None and u.estimated and u.output_tokens > 0
@@ -150,7 +156,7 @@ async def test_on_complete_without_a_deployment(acct: AccountingFilter) -> None:
 async def test_estimated_usage_is_priced_and_flagged(acct: AccountingFilter) -> None:
     ctx = _ctx()
     ctx.upstream_headers_ns = 1_001 * MS
-    ctx.output_text = ["y" * 40]
+    ctx.output_text = out("y" * 40)
     await acct.on_complete(ctx)
     (rec,) = acct.ledger.recent
     assert rec.usage is not None and rec.usage.estimated
@@ -170,3 +176,66 @@ async def test_runs_through_the_chain_and_start_close_drive_the_ledger(
     await chain.close()
     assert acct.ledger._task is None
     assert acct.ledger.find("req_a") is not None
+
+
+def test_only_the_missing_side_is_estimated(acct: AccountingFilter) -> None:
+    """A stream cut after Anthropic's message_start keeps the reported input and cache split;
+    only the output is counted."""
+    ctx = _ctx()
+    ctx.usage = Usage(5000, 1, cache_read_tokens=4000, cache_write_tokens=900, has_output=False)
+    ctx.output_text = out("z" * 400)
+    ctx.client_closed = True
+    ctx.status = 499
+    u = acct.settle_usage(ctx)
+    assert u is not None and u.estimated
+    assert (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens) == (5000, 4000, 900)
+    assert u.output_tokens == 100
+
+
+def test_reported_output_with_missing_input_counts_the_input(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    ctx.usage = Usage(0, 42, reasoning_tokens=7, has_input=False)
+    u = acct.settle_usage(ctx)
+    assert u is not None and u.estimated
+    assert (u.input_tokens, u.output_tokens, u.reasoning_tokens) == (3 + 3 + 10, 42, 7)
+
+
+def test_output_sample_is_bounded_and_scaled() -> None:
+    o = OutputText(cap=1000)
+    for _ in range(5000):
+        o.append("abcd")
+    assert o.total == 20_000
+    assert len(o.sample()) == 1000
+    assert o.scale == 20.0
+    assert not OutputText()
+
+
+def test_a_huge_answer_is_estimated_from_its_sample(acct: AccountingFilter) -> None:
+    ctx = _ctx()
+    big = OutputText(cap=4000)
+    for _ in range(10_000):
+        big.append("word " * 4)  # 20 MB would be the same: only the sample is counted
+    ctx.output_text = big
+    u = acct.settle_usage(ctx)
+    assert u is not None
+    assert u.output_tokens == 200_000 // 4
+
+
+async def test_counting_runs_off_the_event_loop(
+    acct: AccountingFilter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    seen: list[str] = []
+    real = acct.counter.count
+
+    def spy(text: str, model: str = "", *, load: bool = True) -> int:
+        seen.append(threading.current_thread().name)
+        return real(text, model, load=load)
+
+    monkeypatch.setattr(acct.counter, "count", spy)
+    ctx = _ctx()
+    ctx.output_text = out("an answer without usage")
+    ctx.client_closed = True  # estimates with what is loaded: no encoding load in the test
+    await acct.on_complete(ctx)
+    assert seen and threading.main_thread().name not in seen

@@ -196,3 +196,12 @@ def test_stderr_sink_writes_one_line_per_record(capfd: pytest.CaptureFixture[str
 
     stderr_sink([b'{"a":1}', b'{"b":2}'])
     assert capfd.readouterr().err == '{"a":1}\n{"b":2}\n'
+
+
+def test_models_past_the_cap_roll_up_under_their_provider() -> None:
+    ledger = Ledger(max_models=3)
+    for i in range(50):
+        ledger.add(_rec(f"r{i}", model=f"client-model-{i}"))
+    assert len(ledger.by_model) == 4  # three named, plus openai/* for the rest
+    assert ledger.by_model[("openai", "*")].requests == 47
+    assert ledger.totals.requests == 50

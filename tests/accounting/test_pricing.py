@@ -49,6 +49,7 @@ def test_tiered_price_above_200k_input_tokens() -> None:
         ("anthropic", "claude-sonnet-4-5", Usage(250_000, 2000, 10_000, 5000)),
         ("anthropic", "claude-sonnet-4-5", Usage(10_000, 2000, 1000, 500)),
         ("anthropic", "claude-3-5-sonnet-latest", Usage(3000, 100, 1000, 1500)),
+        ("anthropic", "claude-sonnet-4-5", Usage(3000, 100, 0, 1500, cache_write_1h_tokens=1000)),
     ],
 )
 def test_matches_genai_prices_own_calculation(provider: str, model: str, usage: Usage) -> None:
@@ -58,6 +59,7 @@ def test_matches_genai_prices_own_calculation(provider: str, model: str, usage: 
             output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
         ),
         model_ref=model,
         provider_id=provider,
@@ -122,3 +124,12 @@ def test_cache_tokens_larger_than_input_do_not_go_negative() -> None:
 
 def test_zero_usage_costs_nothing() -> None:
     assert PriceBook().cost("openai", "gpt-4o", Usage()) == 0
+
+
+def test_one_hour_cache_writes_cost_more_than_five_minute_ones() -> None:
+    book = PriceBook()
+    five = book.cost("anthropic", "claude-sonnet-4-5", Usage(1000, 0, 0, 1000))
+    hour = book.cost(
+        "anthropic", "claude-sonnet-4-5", Usage(1000, 0, 0, 1000, cache_write_1h_tokens=1000)
+    )
+    assert five == Decimal("0.00375") and hour == Decimal("0.006")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from plano.config import ConfigIssue, check_config, expand_env
 
 
@@ -40,19 +42,60 @@ def test_input_is_not_mutated() -> None:
 
 
 def test_unset_variable_is_a_warning_with_its_path_and_expands_to_empty() -> None:
-    tree = {"model_providers": [{"access_key": "$OPENAI_API_KEY"}]}
+    tree = {"model_providers": [{"base_url": "$OPENAI_BASE_URL"}]}
     value, issues = expand_env(tree, {})
-    assert value == {"model_providers": [{"access_key": ""}]}
+    assert value == {"model_providers": [{"base_url": ""}]}
     assert issues == [
         ConfigIssue(
-            "model_providers[0].access_key",
-            "environment variable OPENAI_API_KEY is not set",
+            "model_providers[0].base_url",
+            "environment variable OPENAI_BASE_URL is not set",
             "warning",
         )
     ]
     assert str(issues[0]) == (
-        "model_providers[0].access_key: environment variable OPENAI_API_KEY is not set"
+        "model_providers[0].base_url: environment variable OPENAI_BASE_URL is not set"
     )
+
+
+def test_unset_variable_in_an_access_key_is_an_error() -> None:
+    # Served empty, the key would only fail later, upstream, as a 401 far from its cause.
+    tree = {"model_providers": [{"access_key": "$OPENAI_API_KEY"}]}
+    value, issues = expand_env(tree, {})
+    assert value == {"model_providers": [{"access_key": ""}]}
+    assert [(str(i), i.severity) for i in issues] == [
+        ("model_providers[0].access_key: environment variable OPENAI_API_KEY is not set", "error")
+    ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("x", "api_key"),
+        ("x", "admin_key"),
+        ("x", "password"),
+        ("state_storage", "connection_string"),
+        ("model_providers", 0, "headers", "Authorization"),
+        ("model_providers", 0, "headers", "x-api-key"),
+        ("endpoints", "e", "http_headers", "API-Key"),
+    ],
+)
+def test_unset_variable_in_any_credential_is_an_error(path: tuple[str | int, ...]) -> None:
+    tree: object = "Bearer ${TOKEN}"
+    for part in reversed(path):
+        tree = [tree] if isinstance(part, int) else {part: tree}
+    _, issues = expand_env(tree, {})
+    assert [issue.severity for issue in issues] == ["error"]
+    assert issues[0].message == "environment variable TOKEN is not set"
+
+
+def test_other_headers_and_keys_stay_warnings() -> None:
+    tree = {"headers": {"x-team": "$TEAM"}, "authorization": "$NOT_A_HEADER", "key": "$K"}
+    _, issues = expand_env(tree, {})
+    assert [(i.path, i.severity) for i in issues] == [
+        ("headers.x-team", "warning"),
+        ("authorization", "warning"),
+        ("key", "warning"),
+    ]
 
 
 def test_each_unset_variable_is_reported() -> None:
@@ -82,11 +125,23 @@ def test_check_config_expands_before_validating(base: dict[str, object]) -> None
     assert config.model_providers[0].access_key == "sk-1"
 
 
-def test_check_config_reports_unset_variable_as_warning_only(base: dict[str, object]) -> None:
+def test_check_config_rejects_an_unset_access_key(base: dict[str, object]) -> None:
     base["model_providers"] = [{"model": "openai/gpt-4o", "access_key": "$OPENAI_API_KEY"}]
     config, issues = check_config(base, {})
-    assert config is not None
-    assert [str(i) for i in issues] == [
-        "model_providers[0].access_key: environment variable OPENAI_API_KEY is not set"
+    assert config is None
+    assert [(str(i), i.severity) for i in issues] == [
+        ("model_providers[0].access_key: environment variable OPENAI_API_KEY is not set", "error")
     ]
-    assert issues[0].severity == "warning"
+
+
+def test_check_config_reports_other_unset_variables_as_warnings_only(
+    base: dict[str, object],
+) -> None:
+    base["model_providers"] = [
+        {"model": "openai/gpt-4o", "access_key": "k", "base_url": "$OPENAI_BASE_URL"}
+    ]
+    config, issues = check_config(base, {})
+    assert config is not None
+    assert [(str(i), i.severity) for i in issues] == [
+        ("model_providers[0].base_url: environment variable OPENAI_BASE_URL is not set", "warning")
+    ]

@@ -204,7 +204,7 @@ def test_every_structural_error_is_reported_at_once(base: dict[str, Any]) -> Non
 
 
 def test_errors_come_before_warnings(base: dict[str, Any]) -> None:
-    base["model_providers"][0]["access_key"] = "$UNSET"
+    base["model_providers"][0]["base_url"] = "$UNSET"
     base["listeners"][0]["port"] = "x"
     _, issues = check_config(base, {})
     assert [issue.severity for issue in issues] == ["error", "warning"]

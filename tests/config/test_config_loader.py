@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from plano.config import check_config, json_schema, load_config, parse_yaml
+from plano.config import check_config, check_config_file, json_schema, load_config, parse_yaml
 from plano.errors import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -39,10 +39,21 @@ def test_load_valid_file(tmp_path: Path) -> None:
 
 
 def test_load_returns_warnings(tmp_path: Path) -> None:
-    _, issues = load_config(_write(tmp_path, VALID), {})
+    text = VALID + "    base_url: $OPENAI_BASE_URL\n"
+    _, issues = load_config(_write(tmp_path, text), {"OPENAI_API_KEY": "sk-1"})
     assert [str(issue) for issue in issues] == [
-        "model_providers[0].access_key: environment variable OPENAI_API_KEY is not set"
+        "model_providers[0].base_url: environment variable OPENAI_BASE_URL is not set"
     ]
+
+
+def test_load_refuses_an_unset_access_key(tmp_path: Path) -> None:
+    # It used to be a warning, and `plano up` served with an empty key.
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, VALID), {})
+    assert str(info.value).endswith(
+        "(1 error):\n  - model_providers[0].access_key: "
+        "environment variable OPENAI_API_KEY is not set"
+    )
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -56,21 +67,48 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
         load_config(tmp_path, {})
 
 
-def test_empty_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", ["", "\n", "  \n\t\n", "# nothing yet\n", "---\n# just a start\n"])
+def test_empty_file(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError, match="the config file is empty"):
-        load_config(_write(tmp_path, "# nothing yet\n"), {})
+        load_config(_write(tmp_path, text), {})
+
+
+@pytest.mark.parametrize("text", ["", "  \n", "# nothing yet\n"])
+def test_validate_and_load_agree_that_an_empty_file_is_an_error(tmp_path: Path, text: str) -> None:
+    # `plano validate` once called an empty file valid while `plano up` refused it.
+    config, issues = check_config_file(_write(tmp_path, text), {})
+    assert config is None
+    assert [(str(i), i.severity) for i in issues] == [("the config file is empty", "error")]
+    assert parse_yaml(text) == (None, list(issues))
+
+
+def test_check_config_file_returns_every_issue_without_raising(tmp_path: Path) -> None:
+    text = VALID.replace("port: 12000", "port: twelve") + "version: v0.4.0\n"
+    config, issues = check_config_file(_write(tmp_path, text), {})
+    assert config is None
+    assert [(i.path, i.severity) for i in issues] == [
+        ("model_providers[0].access_key", "error"),
+        ("listeners[0].port", "error"),
+        ("", "warning"),
+    ]
+
+
+def test_check_config_file_raises_only_when_the_file_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        check_config_file(tmp_path / "nope.yaml", {})
 
 
 def test_errors_are_all_listed_in_config_error(tmp_path: Path) -> None:
     text = VALID.replace("v0.4.0", "v9").replace("port: 12000", "port: twelve")
+    text += "    base_url: $OPENAI_BASE_URL\n"
     with pytest.raises(ConfigError) as info:
-        load_config(_write(tmp_path, text), {})
+        load_config(_write(tmp_path, text), {"OPENAI_API_KEY": "sk-1"})
     message = str(info.value)
     assert message.startswith(f"invalid config {tmp_path / 'config.yaml'} (2 errors):\n")
     assert "  - version: expected one of v0.1, v0.1.0," in message
     assert "  - listeners[0].port: expected an integer, got 'twelve'" in message
     # Warnings are not errors and stay out of the exception.
-    assert "OPENAI_API_KEY" not in message
+    assert "OPENAI_BASE_URL" not in message
 
 
 def test_semantic_error_raises(tmp_path: Path) -> None:
@@ -159,12 +197,21 @@ def test_json_schema_every_property_has_a_description() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "legacy-v0.1.yaml"])
-def test_examples_load_without_errors(name: str) -> None:
-    config, issues = load_config(EXAMPLES / name, {})
-    assert {issue.severity for issue in issues} <= {"warning"}
-    assert all("is not set" in issue.message or "deprecated" in issue.message for issue in issues)
-    assert config.model_listener.port == 12000
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("config.yaml", ["OPENAI_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY"]),
+        ("legacy-v0.1.yaml", ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY"]),
+    ],
+)
+def test_examples_without_keys_fail_only_on_the_unset_keys(name: str, keys: list[str]) -> None:
+    config, issues = check_config_file(EXAMPLES / name, {})
+    assert config is None
+    errors = [issue for issue in issues if issue.severity == "error"]
+    assert [issue.message for issue in errors] == [
+        f"environment variable {key} is not set" for key in keys
+    ]
+    assert all(issue.path.endswith("].access_key") for issue in errors)
 
 
 def test_examples_load_cleanly_with_keys_set() -> None:
@@ -172,8 +219,9 @@ def test_examples_load_cleanly_with_keys_set() -> None:
         name: "k"
         for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY")
     }
-    _, issues = load_config(EXAMPLES / "config.yaml", env)
+    config, issues = load_config(EXAMPLES / "config.yaml", env)
     assert issues == []
+    assert config.model_listener.port == 12000
     config, issues = load_config(EXAMPLES / "legacy-v0.1.yaml", env)
     assert [str(issue) for issue in issues] == [
         "llm_providers: deprecated; rename it to model_providers"

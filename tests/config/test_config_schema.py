@@ -18,7 +18,7 @@ def _valid(data: dict[str, Any]) -> PlanoConfig:
 def test_list_listener_defaults(base: dict[str, Any]) -> None:
     listener = _valid(base).listeners[0]
     assert (listener.type, listener.name, listener.port) == ("model", "llm", 12000)
-    assert listener.address == "0.0.0.0"
+    assert listener.address == "127.0.0.1"  # loopback unless the config says otherwise
     assert listener.timeout == 300.0
     assert listener.source_path == "listeners[0]"
     assert not listener.implicit
@@ -78,10 +78,12 @@ def test_legacy_mapping_becomes_a_model_listener(base: dict[str, Any]) -> None:
     assert not listener.implicit
 
 
-def test_legacy_defaults_follow_plano(base: dict[str, Any]) -> None:
+def test_legacy_defaults_follow_plano_but_bind_loopback(base: dict[str, Any]) -> None:
     base["listeners"] = {"egress_traffic": {}}
     [listener] = _valid(base).listeners
-    assert (listener.port, listener.address, listener.timeout) == (12000, "0.0.0.0", 30.0)
+    assert (listener.port, listener.address, listener.timeout) == (12000, "127.0.0.1", 30.0)
+    base["listeners"] = {"egress_traffic": {"address": "0.0.0.0"}}
+    assert _valid(base).listeners[0].address == "0.0.0.0"  # Plano's key still decides
 
 
 def test_legacy_ingress_becomes_prompt_listener_and_egress_is_always_derived(

@@ -19,6 +19,10 @@ import yaml
 
 from plano.sim import SimOptions, SimServer
 
+#: The e2e config's first provider reads its key from $SIM_KEY; an unset key is a config error,
+#: so every `plano` subprocess gets it (rather than mutating this process's environment).
+SIM_KEY = "sk-sim-secret-123"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -47,7 +51,7 @@ def start_plano(config: dict[str, Any], tmp: Path, *extra: str) -> Plano:
     port = free_port()
     ready = tmp / "ready"
     log = tmp / "plano.log"
-    env = {**os.environ, "PLANO_TEST": "1"}
+    env = {**os.environ, "PLANO_TEST": "1", "SIM_KEY": SIM_KEY}
     cmd = [sys.executable, "-m", "plano", "up", str(cfg), "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--ready-file", str(ready), *extra]
     with log.open("wb") as fh:
@@ -103,7 +107,6 @@ def e2e_config(sims: dict[str, SimServer]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def plano(sims: dict[str, SimServer], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plano]:
-    os.environ["SIM_KEY"] = "sk-sim-secret-123"
     p = start_plano(e2e_config(sims), tmp_path_factory.mktemp("plano"))
     yield p
     assert p.stop() == 0, p.output()
@@ -118,7 +121,7 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
             text=True,
             cwd=cwd or tmp_path,
             timeout=60,
-            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "SIM_KEY": SIM_KEY},
         )
 
     return run

@@ -65,6 +65,15 @@ def test_build_for_azure() -> None:
     assert "authorization" not in up.headers
 
 
+def test_azure_deployment_name_is_one_encoded_path_segment() -> None:
+    dep = _dep("azure_openai", "https://res.openai.azure.com", model="../../admin?x=#")
+    up = CODEC.build(dep, _req(), {})
+    assert up.url == (
+        "https://res.openai.azure.com/openai/deployments/..%2F..%2Fadmin%3Fx%3D%23"
+        "/chat/completions?api-version=2025-01-01-preview"
+    )
+
+
 def test_build_for_ollama_has_no_auth() -> None:
     dep = _dep("ollama", "http://127.0.0.1:11434", model="llama3.2", key="unused")
     up = CODEC.build(dep, _req(), {})

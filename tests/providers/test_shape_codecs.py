@@ -81,6 +81,23 @@ def test_gemini_urls(base: str | None, stream: bool, url: str) -> None:
     assert ureq.headers["x-goog-api-key"] == "k-1"
 
 
+@pytest.mark.parametrize(
+    ("model_id", "segment"),
+    [
+        ("gemini-2.0-flash", "gemini-2.0-flash"),
+        ("models/gemini-2.0-flash", "gemini-2.0-flash"),
+        ("/internal/admin?x=", "%2Finternal%2Fadmin%3Fx%3D"),
+        ("../../v1/files#", "..%2F..%2Fv1%2Ffiles%23"),
+        ("a b%2F", "a%20b%252F"),
+    ],
+)
+def test_gemini_model_id_is_one_encoded_path_segment(model_id: str, segment: str) -> None:
+    # The catalog rejects such ids first; the codec still cannot be steered by one.
+    ureq = GeminiCodec().build(_dep("gemini", model_id), _chat(), {})
+    base = "https://generativelanguage.googleapis.com/v1beta/models/"
+    assert ureq.url == f"{base}{segment}:generateContent"
+
+
 def test_gemini_error_uses_retry_info() -> None:
     body = (FIXTURES / "gemini" / "error_429.json").read_bytes()
     err = GeminiCodec().decode_error(429, body, {})

@@ -1,26 +1,35 @@
-"""Transport: error mapping at the boundary, pooled sessions per origin, timeouts."""
+"""Transport: error mapping at the boundary, pooled sessions per origin, timeouts, no redirects,
+oversized headers, and provider errors decoded with secrets scrubbed."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.client_reqrep import ConnectionKey, RequestInfo
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from plano.core.redact import PLACEHOLDER, SecretScrubber
 from plano.errors import (
     PlanoError,
     UpstreamConnectError,
     UpstreamProtocolError,
     UpstreamTimeout,
+    is_retryable,
 )
-from plano.providers.codec import UpstreamRequest
-from plano.providers.transport import Timeouts, UpstreamPool, map_client_error
+from plano.providers.anthropic import AnthropicCodec
+from plano.providers.codec import Codec, UpstreamRequest
+from plano.providers.gemini import GeminiCodec
+from plano.providers.openai_compat import OpenAICodec
+from plano.providers.transport import MAX_HEADER_LINE, Timeouts, UpstreamPool, map_client_error
 
 SECRET_URL = "https://user:sk-secret-key@api.example.com/v1/chat/completions?key=sk-secret-key"
 
@@ -149,3 +158,187 @@ async def test_open_and_read(slow_upstream: str) -> None:
         assert body == b'{"ok": true, "got": "[1]"}'
     finally:
         await pool.close()
+
+
+@dataclass
+class Origin:
+    """A stub upstream on 127.0.0.1 that records every request it gets."""
+
+    url: str = ""
+    seen: list[dict[str, str]] = field(default_factory=list)
+
+
+async def _serve(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]], runners: list[web.AppRunner]
+) -> str:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.1)
+    await site.start()
+    runners.append(runner)
+    return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+@pytest.fixture
+async def runners() -> AsyncIterator[list[web.AppRunner]]:
+    started: list[web.AppRunner] = []
+    yield started
+    for r in started:
+        await r.cleanup()
+
+
+async def _redirecting(runners: list[web.AppRunner], status: int) -> tuple[str, Origin]:
+    other = Origin()
+
+    async def record(request: web.Request) -> web.Response:
+        other.seen.append(dict(request.headers))
+        return web.json_response({"stolen": True})
+
+    other.url = await _serve(record, runners)
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"location": other.url + "/v1beta/steal"})
+
+    return await _serve(redirect, runners), other
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_an_error_and_the_key_never_reaches_the_other_origin(
+    runners: list[web.AppRunner], status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, other = await _redirecting(runners, status)
+    headers = {"x-api-key": "sk-ant-key", "x-goog-api-key": "AIza-key", "authorization": "B k"}
+    req = UpstreamRequest(url + "/v1/messages", headers, b"{}")
+    pool = UpstreamPool(Timeouts(connect=1.0, first_byte=2.0))
+    try:
+        for _ in range(2):
+            with pytest.raises(UpstreamProtocolError) as info:
+                async with pool.open(req, "anthropic"):
+                    pass
+    finally:
+        await pool.close()
+    assert other.seen == []
+    err = info.value
+    assert err.message == (
+        f"The provider 'anthropic' answered with a redirect (HTTP {status}), "
+        "which Plano does not follow."
+    )
+    assert (err.status, is_retryable(err)) == (502, True)  # fallback may try elsewhere
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # once per provider, not per request
+    assert other.url not in caplog.text
+
+
+async def _big_header(runners: list[web.AppRunner], size: int) -> str:
+    async def big(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True}, headers={"x-big": "v-" + "s" * size})
+
+    return await _serve(big, runners)
+
+
+async def test_an_oversized_response_header_fails_the_attempt_and_is_logged_once(
+    runners: list[web.AppRunner], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = await _big_header(runners, 100_000)
+    pool = UpstreamPool(Timeouts(connect=1.0, first_byte=2.0))
+    req = UpstreamRequest(url + "/v1/chat/completions", {}, b"{}")
+    try:
+        for _ in range(3):
+            with pytest.raises(UpstreamProtocolError) as info:
+                async with pool.open(req, "openai"):
+                    pass
+    finally:
+        await pool.close()
+    assert info.value.message == (
+        f"The provider 'openai' sent a response header longer than {MAX_HEADER_LINE} bytes."
+    )
+    assert is_retryable(info.value)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "openai" in warnings[0].getMessage()
+    assert "sss" not in caplog.text  # never the header's value
+
+
+async def test_a_header_under_the_limit_gets_through(runners: list[web.AppRunner]) -> None:
+    url = await _big_header(runners, MAX_HEADER_LINE - 100)
+    pool = UpstreamPool(Timeouts(connect=1.0, first_byte=2.0))
+    try:
+        async with pool.open(UpstreamRequest(url, {}, b"{}"), "openai") as resp:
+            assert resp.status == 200
+            assert len(resp.headers["x-big"]) == MAX_HEADER_LINE - 98
+    finally:
+        await pool.close()
+
+
+CONFIGURED = "configured-Key-0001"
+
+
+def _openai_error(message: str, **kw: str) -> bytes:
+    return orjson.dumps({"error": {"message": message, **kw}})
+
+
+@pytest.mark.parametrize(
+    ("codec", "body"),
+    [
+        (
+            OpenAICodec(),
+            _openai_error(
+                f"Incorrect API key provided: {CONFIGURED}; Authorization: Bearer sk1-abcdefgh",
+                type=f"invalid_request_error {CONFIGURED}",
+                code=f"invalid_api_key:{CONFIGURED}",
+                param=f"key={CONFIGURED}",
+            ),
+        ),
+        (
+            AnthropicCodec(),
+            orjson.dumps(
+                {
+                    "type": "error",
+                    "error": {"type": f"authentication_error {CONFIGURED}", "message": CONFIGURED},
+                }
+            ),
+        ),
+        (
+            GeminiCodec(),
+            orjson.dumps(
+                {
+                    "error": {
+                        "code": 400,
+                        "message": f"API key not valid: {CONFIGURED}",
+                        "status": f"INVALID_ARGUMENT {CONFIGURED}",
+                    }
+                }
+            ),
+        ),
+    ],
+)
+def test_decode_error_scrubs_every_text_field(codec: Codec, body: bytes) -> None:
+    pool = UpstreamPool(Timeouts(), scrubber=SecretScrubber([CONFIGURED]))
+    err = pool.decode_error(codec, 401, body, {"retry-after": "3"})
+    fields = [err.message, err.code, err.param, err.upstream_type]
+    assert not any(CONFIGURED in (f or "") for f in fields)
+    assert "sk1-abcdefgh" not in err.message
+    assert PLACEHOLDER in err.message
+    assert (err.status, err.retry_after) == (401, 3.0)
+
+
+async def test_read_error_scrubs_key_shapes_without_configured_secrets(
+    runners: list[web.AppRunner],
+) -> None:
+    key = "sk-proj-" + "Ab1" * 10
+
+    async def unauthorized(request: web.Request) -> web.Response:
+        body = {"error": {"message": f"Incorrect API key provided: {key}.", "code": "bad"}}
+        return web.json_response(body, status=401)
+
+    url = await _serve(unauthorized, runners)
+    pool = UpstreamPool(Timeouts(connect=1.0, first_byte=2.0))
+    try:
+        async with pool.open(UpstreamRequest(url, {}, b"{}"), "openai") as resp:
+            err = await pool.read_error(OpenAICodec(), resp, "openai")
+    finally:
+        await pool.close()
+    assert err.message == f"Incorrect API key provided: {PLACEHOLDER}."
+    assert (err.status, err.code) == (401, "bad")

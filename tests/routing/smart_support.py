@@ -40,12 +40,15 @@ def config(**extra: Any) -> PlanoConfig:
     return cfg
 
 
+async def count_quarter(req: ChatRequest) -> int:
+    """A stand-in tokenizer: ~4 characters a token."""
+    return sum(len(m.text()) for m in req.messages) // 4
+
+
 def router(clock: FakeClock | None = None, seed: int = 7, **extra: Any) -> SmartRouter:
     cfg = config(**extra)
     catalog = ModelCatalog(cfg.model_providers, cfg.model_aliases)
-    r = router_from_config(
-        cfg, catalog, PriceBook(), lambda req: sum(len(m.text()) for m in req.messages) // 4
-    )
+    r = router_from_config(cfg, catalog, PriceBook(), count_quarter)
     r.clock = clock or FakeClock()
     r.rng = random.Random(seed)
     return r

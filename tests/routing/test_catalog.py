@@ -214,7 +214,9 @@ def test_deployment_with_model() -> None:
         "sk-k",
         (("x-a", "b"),),
         True,
+        group="openai/*",  # bounded tables and metric labels use the wildcard's key
     )
+    assert w.metric_key == "openai/*" and w.key == "openai/gpt-5"
     assert (w.price_provider, w.price_model) == ("openai", "gpt-5")
     assert d.model_id == "*"  # frozen original unchanged
 
@@ -229,3 +231,111 @@ def test_a_known_provider_name_wins_over_provider_interface() -> None:
     d = cat.resolve("groq/llama")
     assert d.family == "openai"
     assert d.base_url == "https://api.groq.com/openai"
+
+
+REAL_IDS = [
+    "ft:gpt-4o-mini:my-org::9xYz1AbC",
+    "anthropic.claude-3-5-sonnet-20241022-v2:0",
+    "meta-llama/Llama-3.3-70B-Instruct",
+    "llama3.2:latest",
+    "models/gemini-2.0-flash",
+    "gpt-4.1-mini-2025-04-14",
+    "accounts/fireworks/models/llama-v3p1-8b-instruct",
+    "mistral-large@2407",
+    "qwen2.5-coder:7b-instruct-q4_K_M",
+    "a=b+c",
+]
+
+
+@pytest.mark.parametrize("model_id", REAL_IDS)
+def test_real_model_ids_pass_under_a_wildcard(model_id: str) -> None:
+    cat = ModelCatalog([Entry("openai/*")])
+    assert cat.resolve(f"openai/{model_id}").model_id == model_id
+
+
+BAD_NAMES = [
+    "gemini//internal/admin?x=",
+    "gemini/../../internal/admin",
+    "gemini/a/../b",
+    "gemini/./x",
+    "gemini/..",
+    "gemini/x?alt=json",
+    "gemini/x#frag",
+    "gemini/x%2F..%2Fadmin",
+    "gemini/two words",
+    "gemini/tab\there",
+    "openai/evil\r\nX-Injected: 1",
+    "openai/nul\x00",
+    "openai/back\\slash",
+    "openai/modèle",
+    "openai/" + "a" * 250,
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_bad_model_name_is_a_400_before_anything_uses_it(name: str) -> None:
+    cat = ModelCatalog([Entry("gemini/*"), Entry("openai/*")])
+    with pytest.raises(InvalidRequest) as info:
+        cat.resolve(name)
+    err = info.value
+    assert (err.status, err.code, err.param) == (400, "invalid_model", "model")
+    assert not isinstance(err, ModelNotFound)
+    assert "\r" not in err.message and "\n" not in err.message and "\x00" not in err.message
+    assert name not in cat._cache
+
+
+def test_control_characters_are_rejected_without_a_wildcard_too() -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o")])
+    with pytest.raises(InvalidRequest) as info:
+        cat.resolve("gpt-4o\r\nX-Injected: 1")
+    assert info.value.code == "invalid_model"
+
+
+def test_names_the_config_declares_resolve_whatever_their_characters() -> None:
+    cat = ModelCatalog(
+        [Entry("openai/gpt-4o", name="main model")], {"fast one": Alias("openai/gpt-4o")}
+    )
+    assert cat.resolve("main model").model_id == "gpt-4o"
+    assert cat.resolve("fast one").model_id == "gpt-4o"
+
+
+@pytest.mark.parametrize("model_id", ["", "../admin", "a//b", "/abs", "x?y", "x y", "a" * 257])
+def test_with_model_rejects_ids_that_are_no_model_ids(model_id: str) -> None:
+    wild = ModelCatalog([Entry("openai/*")]).all_deployments()[0]
+    with pytest.raises(InvalidRequest):
+        wild.with_model(model_id)
+
+
+def test_a_long_unknown_name_is_cut_in_the_message_and_gets_no_hints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(
+        "plano.routing.catalog.difflib.get_close_matches",
+        lambda word, *a, **k: calls.append(word) or [],
+    )
+    cat = ModelCatalog([Entry("openai/gpt-4o")])
+    name = "openai-gpt-4o" + "x" * 187  # 200 characters, all of them allowed
+    with pytest.raises(ModelNotFound) as info:
+        cat.resolve(name)
+    message = info.value.message
+    assert name not in message
+    assert f"'{name[:100]}'…(200 characters)" in message
+    assert len(message) < 250
+    assert calls == []  # difflib is quadratic in the name's length: not run for long names
+    with pytest.raises(ModelNotFound):
+        cat.resolve("gpt-4x")
+    assert calls == ["gpt-4x"]
+
+
+def test_a_huge_name_costs_a_short_error() -> None:
+    cat = ModelCatalog([Entry("openai/*")])
+    with pytest.raises(InvalidRequest) as info:
+        cat.resolve("openai/" + "m" * 9_000_000)
+    assert len(info.value.message) < 300
+    assert "9000007 characters" in info.value.message
+
+
+def test_all_deployments_include_wildcards() -> None:
+    cat = ModelCatalog([Entry("openai/gpt-4o"), Entry("groq/*")])
+    assert [d.name for d in cat.all_deployments()] == ["openai/gpt-4o", "groq/*"]

@@ -9,7 +9,14 @@ from tests.routing.smart_support import request
 
 from plano.config.routing import RoutingRule
 from plano.core.model import ChatRequest
-from plano.routing.rules import NamePattern, RequestFacts, compile_rule, first_match
+from plano.routing.rules import (
+    COUNT_CAP_BYTES,
+    NamePattern,
+    RequestFacts,
+    TokensNeeded,
+    compile_rule,
+    first_match,
+)
 
 
 def counting(
@@ -17,7 +24,7 @@ def counting(
 ) -> tuple[RequestFacts, list[int]]:
     counted: list[int] = []
 
-    def count(_r: ChatRequest) -> int:
+    async def count(_r: ChatRequest) -> int:
         counted.append(1)
         return tokens
 
@@ -90,21 +97,51 @@ def test_first_matching_rule_wins_in_order() -> None:
     assert first_match([rule({"stream": True})], facts(request())) is None
 
 
-def test_input_tokens_counted_only_when_a_rule_reaches_that_check() -> None:
+async def test_input_tokens_counted_only_when_bounds_cannot_decide() -> None:
     big = rule({"has_tools": True, "input_tokens": {"gte": 100}}, "long")
     f, counted = counting(request(), tokens=500)
     assert not big.matches(f)
     assert counted == []  # has_tools failed first
+    # A short prompt is below 100 tokens by its size alone: no count.
     f, counted = counting(request(tools=True), tokens=500)
-    assert big.matches(f) and big.matches(f)
-    assert counted == [1]  # counted once
-
-
-def test_token_bound_without_tokenizer_is_an_upper_bound() -> None:
-    f, counted = counting(request(text="x" * 1000), tokens=250)
-    assert f.tokens_at_most() >= 250
+    assert not big.matches(f)
     assert counted == []
-    assert f.approx_tokens() >= 250
+    # ~600 characters may be 75-300 tokens: the bounds cannot tell, so the rule asks.
+    f, counted = counting(request(text="word " * 120, tools=True), tokens=500)
+    with pytest.raises(TokensNeeded):
+        big.matches(f)
+    assert await f.count_exact() == 500
+    assert big.matches(f) and big.matches(f)
+    assert counted == [1]  # counted once, off the loop
+
+
+def test_far_above_a_threshold_is_decided_without_counting() -> None:
+    f, counted = counting(request(text="x" * 100_000), tokens=1)
+    assert rule({"input_tokens": {"gt": 1000}}).matches(f)
+    assert not rule({"input_tokens": {"lte": 1000}}).matches(f)
+    assert counted == []
+
+
+def test_token_bounds_without_tokenizer() -> None:
+    f, counted = counting(request(text="x" * 1000), tokens=250)
+    assert f.tokens_at_most() >= 1000  # a token is at least one byte
+    assert f.likely_at_most() >= 500
+    assert f.likely_at_least() <= 250 <= f.likely_at_most()
+    assert counted == []
+    assert 200 <= f.approx_tokens() <= 400
+    with pytest.raises(TokensNeeded):
+        _ = f.input_tokens
+
+
+def test_non_ascii_text_bounds_count_its_bytes() -> None:
+    f, _ = counting(request(text="語" * 1000))
+    assert f.likely_at_most() >= 3000  # one token per UTF-8 byte at most
+
+
+async def test_prompts_past_the_cap_are_estimated_not_counted() -> None:
+    f, counted = counting(request(text="y" * (COUNT_CAP_BYTES + 10)))
+    assert await f.count_exact() == f.approx_tokens()
+    assert counted == []
 
 
 def test_session_from_plano_header_ours_or_metadata() -> None:
@@ -112,3 +149,9 @@ def test_session_from_plano_header_ours_or_metadata() -> None:
     assert facts(request(), {"x-plano-session-id": "s2"}).session == "s2"
     assert facts(request(metadata={"session_id": "s3"})).session == "s3"
     assert facts(request()).session is None
+
+
+def test_a_few_non_ascii_characters_do_not_void_the_ascii_ratio() -> None:
+    f, _ = counting(request(text="x" * 10_000 + "é"))
+    assert 10_002 <= f.text_bytes() < 10_100  # plus framing
+    assert f.likely_at_most() < 5_100  # not 10,002: the ASCII part keeps its ratio

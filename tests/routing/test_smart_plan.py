@@ -103,18 +103,34 @@ def test_capabilities_skip_deployments_that_cannot_serve() -> None:
         plan(r, request("deepseek-chat", image=True))
 
 
-def test_context_window_filters_and_explains() -> None:
+async def test_context_window_filters_and_explains() -> None:
     r = router(
         model_pools={"any": {"deployments": ["mini-a", "groq/llama-3.3-70b-versatile"]}},
         model_capabilities={"mini-a": {"context_window": 1000}, "llama-*": {"context_window": 50}},
     )
     short = request("any", "hi")
     assert sorted(names(plan(r, short))) == ["groq/llama-3.3-70b-versatile", "mini-a"]
-    long = request("any", "word " * 400)  # ~500 tokens
-    assert names(plan(r, long)) == ["mini-a"]
+    # ~500 tokens: far above 50 by size alone, near 1000, so counted (off the loop) once.
+    long = r.plan(ctx(request("any", "word " * 400)))
+    assert not isinstance(long, Plan)
+    assert names(await long) == ["mini-a"]
+    assert r.counters.get(m.TOKENS_COUNTED) == 1
     with pytest.raises(InvalidRequest) as exc:
-        plan(r, request("any", "word " * 4000))
+        plan(r, request("any", "word " * 4000))  # far above both: no count needed
     assert exc.value.code == "context_length_exceeded"
+    assert r.counters.get(m.TOKENS_COUNTED) == 1
+
+
+async def test_a_rule_on_input_tokens_counts_near_its_threshold_only() -> None:
+    rules = [{"name": "long", "when": {"input_tokens": {"gte": 300}}, "route_to": "openai/gpt-4o"}]
+    r = router(routing_rules=rules)
+    assert names(plan(r, request("gpt-4o-mini", "hi"))) == ["mini-a"]
+    assert names(plan(r, request("gpt-4o-mini", "word " * 2000))) == ["openai/gpt-4o"]
+    near = r.plan(ctx(request("gpt-4o-mini", "word " * 300)))  # 1500 chars: 187-750 tokens
+    assert not isinstance(near, Plan)
+    assert names(await near) == ["openai/gpt-4o"]  # 375 counted
+    assert r.counters.get(m.DECISIONS, kind="rule", name="long") == 2
+    assert r.counters.get(m.TOKENS_COUNTED) == 1
 
 
 def test_open_breakers_and_cooling_deployments_stay_in_the_plan_for_the_loop() -> None:
@@ -152,3 +168,17 @@ def test_backoff_is_jittered_exponential_and_capped() -> None:
     delays = [r.backoff(n, err) for n in range(6)]
     assert 0.05 <= delays[0] <= 0.1 and 0.1 <= delays[1] <= 0.2
     assert all(0.5 <= d <= 1.0 for d in delays[4:])
+
+
+def test_client_named_wildcard_models_keep_routing_state_bounded() -> None:
+    """20,000 client-chosen names under openai/* grew memory by 51 MB."""
+    r = router(model_providers=[{"model": "openai/*", "access_key": "k"}])
+    r.health._max_client_named = 50
+    for i in range(2000):
+        p = plan(r, request(f"openai/model-{i}"))
+        dep = p.deployments[0]
+        assert dep.group == "openai/*" and dep.metric_key == "openai/*"
+        r.report(dep, UpstreamStatusError("busy", status=503), 1.0, None)
+    assert len(r.health._by_name) <= 51  # 50 named, then the wildcard's shared entry
+    labels = {dict(k[1]).get("deployment") for k in r.counters._values}
+    assert labels <= {"openai/*", None}

@@ -1,216 +1,43 @@
-"""The gateway in-process: a hand-written OpenAI-compatible upstream stub on 127.0.0.1, the
-Gateway on 127.0.0.1, and an aiohttp client. No live network."""
+"""The gateway in-process: answers, streams, upstream failures, limits, admin, secrets."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
-from types import SimpleNamespace as NS
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from multidict import CIMultiDict
+from tests.server.support import (
+    CHAT,
+    DONE,
+    FINISH,
+    FIXTURE_BYTES,
+    GW,
+    MESSAGES,
+    ROLE,
+    SECRET,
+    TEXT,
+    USAGE,
+    GatewayFactory,
+    Stub,
+    error_of,
+    free_port,
+    post,
+    sse,
+    sse_data,
+)
 
 from plano.accounting.filter import AccountingFilter
-from plano.accounting.ledger import Ledger, UsageRecord
 from plano.accounting.pricing import PriceBook
-from plano.accounting.tokens import TokenCounter
 from plano.core.model import Usage
-from plano.core.sse import SSEParser
-from plano.pipeline.filters import FilterChain
 from plano.providers import openai_compat  # noqa: F401  (registers the codec)
-from plano.providers.transport import Timeouts, UpstreamPool
-from plano.routing.catalog import ModelCatalog
-from plano.server.admin import admin_routes
-from plano.server.gateway import Gateway, GatewaySettings
-
-SECRET = "sk-plano-test-SECRET-4242"
-CHAT = "/v1/chat/completions"
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "openai" / "chat_completion.json"
-FIXTURE_BYTES = FIXTURE.read_bytes()
-MESSAGES = [{"role": "user", "content": "hi"}]
-
-Handler = Callable[[web.Request, dict[str, Any]], Awaitable[web.StreamResponse]]
-
-
-def _chunk(**kw: Any) -> bytes:
-    body = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": "gpt-4o-mini",
-    }
-    return b"data: " + orjson.dumps({**body, **kw}) + b"\n\n"
-
-
-ROLE = _chunk(
-    choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
-)
-TEXT = [
-    _chunk(choices=[{"index": 0, "delta": {"content": w}, "finish_reason": None}])
-    for w in ("Hel", "lo", " world")
-]
-FINISH = _chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}])
-USAGE = _chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8})
-DONE = b"data: [DONE]\n\n"
-
-
-async def _sse(request: web.Request, parts: list[bytes]) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
-    await resp.prepare(request)
-    for p in parts:
-        await resp.write(p)
-    return resp
-
-
-@dataclass
-class Stub:
-    """The upstream. Tests replace ``handler``; every call is recorded."""
-
-    handler: Handler | None = None
-    seen: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    url: str = ""
-
-    async def default(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        if body.get("stream"):
-            usage = (body.get("stream_options") or {}).get("include_usage")
-            return await _sse(request, [ROLE, *TEXT, FINISH, *([USAGE] if usage else []), DONE])
-        return web.Response(body=FIXTURE_BYTES, content_type="application/json")
-
-    async def entry(self, request: web.Request) -> web.StreamResponse:
-        body = orjson.loads(await request.read())
-        self.seen.append((dict(request.headers), body))
-        self.arrived.set()
-        try:
-            return await (self.handler or self.default)(request, body)
-        except asyncio.CancelledError:
-            self.cancelled.set()
-            raise
-
-
-@pytest.fixture
-async def stub() -> AsyncIterator[Stub]:
-    s = Stub()
-    app = web.Application()
-    app.router.add_post(CHAT, s.entry)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.1)
-    await site.start()
-    s.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield s
-    s.release.set()
-    await runner.cleanup()
-
-
-@dataclass
-class GW:
-    url: str
-    gateway: Gateway
-    ledger: Ledger
-
-    async def record(self, n: int = 1) -> list[UsageRecord]:
-        """The ledger once ``n`` requests have completed (on_complete runs off the request)."""
-        for _ in range(300):
-            if len(self.ledger.recent) >= n:
-                return list(self.ledger.recent)
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"ledger has {len(self.ledger.recent)} records, expected {n}")
-
-
-GatewayFactory = Callable[..., Awaitable[GW]]
-
-
-@pytest.fixture
-async def make_gateway(stub: Stub) -> AsyncIterator[GatewayFactory]:
-    runners: list[web.AppRunner] = []
-
-    async def make(
-        *,
-        settings: GatewaySettings | None = None,
-        timeouts: Timeouts | None = None,
-        base_url: str | None = None,
-    ) -> GW:
-        entry = NS(
-            model="openai/gpt-4o-mini",
-            provider="openai",
-            model_id="gpt-4o-mini",
-            is_wildcard=False,
-            name=None,
-            access_key=SECRET,
-            default=True,
-            base_url=base_url or stub.url,
-            passthrough_auth=False,
-            headers={},
-            provider_interface=None,
-        )
-        catalog = ModelCatalog([entry], {"fast": NS(target="openai/gpt-4o-mini")})
-        ledger = Ledger()
-        chain = FilterChain([AccountingFilter(ledger, PriceBook(), TokenCounter())])
-        pool = UpstreamPool(timeouts or Timeouts(connect=1.0, first_byte=2.0))
-        gw = Gateway(
-            settings or GatewaySettings(), catalog, pool, chain, admin_routes(ledger, chain)
-        )
-        runner = web.AppRunner(
-            gw.app(), handler_cancellation=True, access_log=None, shutdown_timeout=0.1
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.1)
-        await site.start()
-        runners.append(runner)
-        return GW(f"http://127.0.0.1:{runner.addresses[0][1]}", gw, ledger)
-
-    yield make
-    for r in runners:
-        await r.cleanup()
-
-
-@pytest.fixture
-async def gw(make_gateway: GatewayFactory) -> GW:
-    return await make_gateway()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-async def _post(
-    client: aiohttp.ClientSession, url: str, body: Any, **kw: Any
-) -> tuple[int, CIMultiDict[str], bytes]:
-    data = body if isinstance(body, bytes) else orjson.dumps(body)
-    async with client.post(url + CHAT, data=data, **kw) as resp:
-        return resp.status, CIMultiDict(resp.headers), await resp.read()
-
-
-def _events(raw: bytes) -> list[str]:
-    p = SSEParser()
-    return [e.data for e in [*p.feed(raw), *p.flush()]]
-
-
-def _error(raw: bytes) -> dict[str, Any]:
-    err = orjson.loads(raw)["error"]
-    assert set(err) == {"message", "type", "param", "code"}
-    return err  # type: ignore[no-any-return]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from plano.providers.transport import Timeouts
+from plano.server.gateway import GatewaySettings
 
 # ---------------------------------------------------------------- answers
 
@@ -218,7 +45,7 @@ def _free_port() -> int:
 async def test_non_stream_is_passed_through_byte_for_byte(
     gw: GW, stub: Stub, client: aiohttp.ClientSession
 ) -> None:
-    status, headers, body = await _post(
+    status, headers, body = await post(
         client, gw.url, {"model": "fast", "messages": MESSAGES, "seed": 7, "store": False}
     )
     assert status == 200
@@ -238,9 +65,9 @@ async def test_client_request_id_is_echoed_and_recorded(
     gw: GW, client: aiohttp.ClientSession
 ) -> None:
     body = {"model": "fast", "messages": MESSAGES}
-    _, headers, _ = await _post(client, gw.url, body, headers={"x-request-id": "trace-abc-123"})
+    _, headers, _ = await post(client, gw.url, body, headers={"x-request-id": "trace-abc-123"})
     assert headers["x-request-id"] == "trace-abc-123"
-    _, headers, _ = await _post(client, gw.url, body, headers={"x-request-id": "x" * 129})
+    _, headers, _ = await post(client, gw.url, body, headers={"x-request-id": "x" * 129})
     assert headers["x-request-id"].startswith("req_")  # an unreasonable id is replaced
     recs = await gw.record(2)
     assert recs[0].request_id == "trace-abc-123"
@@ -249,7 +76,7 @@ async def test_client_request_id_is_echoed_and_recorded(
 async def test_stream_drops_the_usage_chunk_the_client_did_not_ask_for(
     gw: GW, stub: Stub, client: aiohttp.ClientSession
 ) -> None:
-    status, headers, raw = await _post(
+    status, headers, raw = await post(
         client, gw.url, {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
     )
     assert status == 200
@@ -274,7 +101,7 @@ async def test_stream_keeps_the_usage_chunk_when_asked(
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    status, _, raw = await _post(client, gw.url, body)
+    status, _, raw = await post(client, gw.url, body)
     assert status == 200
     assert raw == ROLE + b"".join(TEXT) + FINISH + USAGE + DONE
 
@@ -283,10 +110,10 @@ async def test_stream_without_usage_is_estimated(
     gw: GW, stub: Stub, client: aiohttp.ClientSession
 ) -> None:
     async def no_usage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return await _sse(request, [ROLE, *TEXT, FINISH, DONE])
+        return await sse(request, [ROLE, *TEXT, FINISH, DONE])
 
     stub.handler = no_usage
-    status, _, _ = await _post(
+    status, _, _ = await post(
         client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
     )
     assert status == 200
@@ -300,7 +127,7 @@ async def test_stream_cut_by_the_upstream_ends_with_an_error_event(
     gw: GW, stub: Stub, client: aiohttp.ClientSession, how: str
 ) -> None:
     async def cut(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        resp = await _sse(request, [ROLE, TEXT[0]])
+        resp = await sse(request, [ROLE, TEXT[0]])
         if how == "abort":
             await asyncio.sleep(0.05)
             assert request.transport is not None
@@ -308,12 +135,12 @@ async def test_stream_cut_by_the_upstream_ends_with_an_error_event(
         return resp
 
     stub.handler = cut
-    status, _, raw = await _post(
+    status, _, raw = await post(
         client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
     )
     assert status == 200
     assert raw.startswith(ROLE + TEXT[0])
-    events = _events(raw)
+    events = sse_data(raw)
     assert "[DONE]" not in events
     err = orjson.loads(events[-1])["error"]
     assert err["type"] == "api_error"
@@ -329,16 +156,16 @@ async def test_stream_stalled_mid_way_ends_with_a_timeout_event(
     gw = await make_gateway(timeouts=Timeouts(connect=1.0, first_byte=0.2))
 
     async def stall(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        resp = await _sse(request, [ROLE, TEXT[0]])
+        resp = await sse(request, [ROLE, TEXT[0]])
         await asyncio.sleep(30)
         return resp
 
     stub.handler = stall
-    status, _, raw = await _post(
+    status, _, raw = await post(
         client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
     )
     assert status == 200
-    events = _events(raw)
+    events = sse_data(raw)
     assert "[DONE]" not in events
     err = orjson.loads(events[-1])["error"]
     assert err["type"] == "timeout_error"
@@ -349,11 +176,11 @@ async def test_unterminated_last_event_still_reaches_the_client(
     gw: GW, stub: Stub, client: aiohttp.ClientSession
 ) -> None:
     async def no_final_blank_line(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return await _sse(request, [ROLE, *TEXT, FINISH, USAGE, b"data: [DONE]\n"])
+        return await sse(request, [ROLE, *TEXT, FINISH, USAGE, b"data: [DONE]\n"])
 
     stub.handler = no_final_blank_line
-    _, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
-    assert _events(raw)[-1] == "[DONE]"
+    _, _, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
+    assert sse_data(raw)[-1] == "[DONE]"
 
 
 async def test_mis_shaped_stream_chunk_ends_with_an_error_event(
@@ -361,14 +188,14 @@ async def test_mis_shaped_stream_chunk_ends_with_an_error_event(
 ) -> None:
     async def garbage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         # After the first token: before it, the attempt fails (and may fail over) instead.
-        return await _sse(request, [ROLE, TEXT[0], b'data: {"choices":[1]}\n\n', DONE])
+        return await sse(request, [ROLE, TEXT[0], b'data: {"choices":[1]}\n\n', DONE])
 
     stub.handler = garbage
     with caplog.at_level(logging.ERROR):
-        _, _, raw = await _post(
+        _, _, raw = await post(
             client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
         )
-    events = _events(raw)
+    events = sse_data(raw)
     assert "[DONE]" not in events
     assert "error" in orjson.loads(events[-1])
 
@@ -377,11 +204,11 @@ async def test_events_before_a_broken_one_in_the_same_read_are_delivered(
     gw: GW, stub: Stub, client: aiohttp.ClientSession
 ) -> None:
     async def good_then_garbage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return await _sse(request, [ROLE + TEXT[0] + b"data: {not json\n\n"])
+        return await sse(request, [ROLE + TEXT[0] + b"data: {not json\n\n"])
 
     stub.handler = good_then_garbage
-    _, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
-    events = _events(raw)
+    _, _, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
+    events = sse_data(raw)
     assert "malformed" in orjson.loads(events[-1])["error"]["message"]
     assert raw.startswith(ROLE + TEXT[0])
 
@@ -390,10 +217,10 @@ async def test_mis_shaped_stream_chunk_is_blamed_on_the_provider(
     gw: GW, stub: Stub, client: aiohttp.ClientSession
 ) -> None:
     async def garbage(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        return await _sse(request, [ROLE, b'data: {"choices":[1]}\n\n', DONE])
+        return await sse(request, [ROLE, b'data: {"choices":[1]}\n\n', DONE])
 
     stub.handler = garbage
-    await _post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
+    await post(client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True})
     (rec,) = await gw.record()
     assert (rec.status, rec.error) == (502, "upstream_protocol")
 
@@ -414,11 +241,11 @@ async def test_upstream_429_is_passed_on_with_retry_after(
         return web.json_response({"error": err}, status=429, headers={"Retry-After": "3"})
 
     stub.handler = limited
-    status, headers, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, headers, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 429
     assert headers["Retry-After"] == "3"
     assert headers["x-plano-provider"] == "openai"
-    err = _error(raw)
+    err = error_of(raw)
     assert err["message"].startswith("Rate limit reached for gpt-4o-mini")
     assert err["type"] == "requests"
     assert err["code"] == "rate_limit_exceeded"
@@ -435,7 +262,7 @@ async def test_upstream_retry_after_ms_is_rounded_up(
         )
 
     stub.handler = limited
-    status, headers, _ = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, headers, _ = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 429
     assert headers["Retry-After"] == "2"
 
@@ -449,7 +276,7 @@ async def test_upstream_nan_retry_after_does_not_break_the_answer(
         )
 
     stub.handler = limited
-    status, _, _ = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, _, _ = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 429
 
 
@@ -462,12 +289,12 @@ async def test_upstream_500_is_passed_on(gw: GW, stub: Stub, client: aiohttp.Cli
         return web.json_response({"error": err}, status=500)
 
     stub.handler = broken
-    status, headers, raw = await _post(
+    status, headers, raw = await post(
         client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
     )
     assert status == 500  # before the first byte, a stream error is a proper status
     assert "Retry-After" not in headers
-    err = _error(raw)
+    err = error_of(raw)
     assert err["message"] == "The server had an error while processing your request."
     assert err["type"] == "server_error"
 
@@ -477,9 +304,9 @@ async def test_upstream_html_error_page(gw: GW, stub: Stub, client: aiohttp.Clie
         return web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html")
 
     stub.handler = html
-    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, _, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 502
-    assert _error(raw)["message"] == "The provider answered with HTTP 502."
+    assert error_of(raw)["message"] == "The provider answered with HTTP 502."
 
 
 async def test_upstream_invalid_json_is_a_502(
@@ -489,19 +316,19 @@ async def test_upstream_invalid_json_is_a_502(
         return web.Response(body=b"{not json", content_type="application/json")
 
     stub.handler = bad
-    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, _, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 502
-    assert "invalid JSON" in _error(raw)["message"]
+    assert "invalid JSON" in error_of(raw)["message"]
 
 
 async def test_connection_refused_is_a_502(
     make_gateway: GatewayFactory, client: aiohttp.ClientSession
 ) -> None:
-    port = _free_port()
+    port = free_port()
     gw = await make_gateway(base_url=f"http://127.0.0.1:{port}")
-    status, headers, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, headers, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 502
-    err = _error(raw)
+    err = error_of(raw)
     assert err["message"] == "Could not connect to the provider 'openai'."
     assert str(port) not in raw.decode()
     assert headers["x-plano-provider"] == "openai"
@@ -519,9 +346,9 @@ async def test_first_byte_timeout_is_a_504(
         raise AssertionError("unreachable")
 
     stub.handler = silent
-    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, _, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 504
-    err = _error(raw)
+    err = error_of(raw)
     assert err["type"] == "timeout_error"
     assert err["message"] == "The provider 'openai' did not answer in time."
     # The abandoned upstream call is closed, not left running.
@@ -541,9 +368,9 @@ async def test_listener_time_limit_is_a_504(
         raise AssertionError("unreachable")
 
     stub.handler = silent
-    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, _, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 504
-    assert "listener's time limit" in _error(raw)["message"]
+    assert "listener's time limit" in error_of(raw)["message"]
 
 
 async def test_listener_time_limit_ends_a_started_stream_in_band(
@@ -555,16 +382,16 @@ async def test_listener_time_limit_ends_a_started_stream_in_band(
     )
 
     async def slow_stream(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        resp = await _sse(request, [ROLE, TEXT[0]])  # started: headers and a token are out
+        resp = await sse(request, [ROLE, TEXT[0]])  # started: headers and a token are out
         await asyncio.sleep(30)
         return resp
 
     stub.handler = slow_stream
-    status, _, raw = await _post(
+    status, _, raw = await post(
         client, gw.url, {"model": "fast", "messages": MESSAGES, "stream": True}
     )
     assert status == 200
-    events = _events(raw)
+    events = sse_data(raw)
     assert "listener's time limit" in orjson.loads(events[-1])["error"]["message"]
     (rec,) = await gw.record()
     assert rec.status == 504
@@ -579,9 +406,9 @@ async def test_body_over_max_body_is_a_413(
 ) -> None:
     gw = await make_gateway(settings=GatewaySettings(max_body=2048))
     big = {"model": "fast", "messages": [{"role": "user", "content": "x" * 4096}]}
-    status, _, raw = await _post(client, gw.url, big)
+    status, _, raw = await post(client, gw.url, big)
     assert status == 413
-    assert _error(raw)["code"] == "request_too_large"
+    assert error_of(raw)["code"] == "request_too_large"
 
     async def chunked() -> AsyncIterator[bytes]:
         data = orjson.dumps(big)
@@ -590,7 +417,7 @@ async def test_body_over_max_body_is_a_413(
 
     async with client.post(gw.url + CHAT, data=chunked()) as resp:  # no content-length
         assert resp.status == 413
-        assert _error(await resp.read())["code"] == "request_too_large"
+        assert error_of(await resp.read())["code"] == "request_too_large"
     assert stub.seen == []
 
 
@@ -606,9 +433,9 @@ async def test_body_over_max_body_is_a_413(
 async def test_malformed_bodies_are_a_400(
     gw: GW, stub: Stub, client: aiohttp.ClientSession, data: bytes, code: str | None
 ) -> None:
-    status, _, raw = await _post(client, gw.url, data)
+    status, _, raw = await post(client, gw.url, data)
     assert status == 400
-    err = _error(raw)
+    err = error_of(raw)
     assert err["type"] == "invalid_request_error"
     assert err["code"] == code
     assert stub.seen == []
@@ -626,20 +453,20 @@ async def test_malformed_bodies_are_a_400(
 async def test_wrong_types_are_a_400_naming_the_param(
     gw: GW, stub: Stub, client: aiohttp.ClientSession, patch: dict[str, Any], param: str
 ) -> None:
-    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES, **patch})
+    status, _, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES, **patch})
     assert status == 400
-    assert _error(raw)["param"] == param
+    assert error_of(raw)["param"] == param
     assert stub.seen == []
 
 
 async def test_unknown_model_is_a_404_with_a_suggestion(
     gw: GW, client: aiohttp.ClientSession
 ) -> None:
-    status, headers, raw = await _post(
+    status, headers, raw = await post(
         client, gw.url, {"model": "gpt-4o-mimi", "messages": MESSAGES}
     )
     assert status == 404
-    err = _error(raw)
+    err = error_of(raw)
     assert err["code"] == "model_not_found"
     assert err["type"] == "not_found_error"
     assert "Did you mean: openai/gpt-4o-mini?" in err["message"]
@@ -649,7 +476,7 @@ async def test_unknown_model_is_a_404_with_a_suggestion(
 async def test_empty_model_uses_the_default(
     gw: GW, stub: Stub, client: aiohttp.ClientSession
 ) -> None:
-    status, _, _ = await _post(client, gw.url, {"messages": MESSAGES})
+    status, _, _ = await post(client, gw.url, {"messages": MESSAGES})
     assert status == 200
     assert stub.seen[0][1]["model"] == "gpt-4o-mini"
 
@@ -658,11 +485,11 @@ async def test_unknown_path_and_wrong_method(gw: GW, client: aiohttp.ClientSessi
     async with client.get(gw.url + "/v2/nothing") as resp:
         assert resp.status == 404
         assert resp.content_type == "application/json"
-        assert _error(await resp.read())["code"] == "unknown_url"
+        assert error_of(await resp.read())["code"] == "unknown_url"
     for method in ("GET", "PUT", "DELETE"):
         async with client.request(method, gw.url + CHAT) as resp:
             assert resp.status == 405, method
-            assert "not allowed" in _error(await resp.read())["message"]
+            assert "not allowed" in error_of(await resp.read())["message"]
     async with client.post(gw.url + "/healthz") as resp:
         assert resp.status == 405
 
@@ -700,16 +527,16 @@ async def test_in_flight_cap_is_a_503(
         return web.Response(body=FIXTURE_BYTES, content_type="application/json")
 
     stub.handler = held
-    first = asyncio.create_task(_post(client, gw.url, {"model": "fast", "messages": MESSAGES}))
+    first = asyncio.create_task(post(client, gw.url, {"model": "fast", "messages": MESSAGES}))
     await asyncio.wait_for(stub.arrived.wait(), 3)
     assert gw.gateway.in_flight == 1
-    status, _, raw = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, _, raw = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 503
-    assert _error(raw)["type"] == "overloaded_error"
+    assert error_of(raw)["type"] == "overloaded_error"
     stub.release.set()
     assert (await first)[0] == 200
     assert gw.gateway.in_flight == 0
-    status, _, _ = await _post(client, gw.url, {"model": "fast", "messages": MESSAGES})
+    status, _, _ = await post(client, gw.url, {"model": "fast", "messages": MESSAGES})
     assert status == 200
 
 
@@ -717,7 +544,7 @@ async def test_client_disconnect_mid_stream_cancels_the_upstream_call(
     gw: GW, stub: Stub, client: aiohttp.ClientSession
 ) -> None:
     async def endless(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        resp = await _sse(request, [ROLE, TEXT[0]])
+        resp = await sse(request, [ROLE, TEXT[0]])
         while True:
             await asyncio.sleep(0.05)
             await resp.write(b": still generating\n\n")
@@ -773,10 +600,10 @@ async def test_client_leaving_before_the_first_token_is_not_a_deployment_failure
 async def test_admin_usage_shows_requests_with_usage_and_cost(
     gw: GW, client: aiohttp.ClientSession
 ) -> None:
-    await _post(
+    await post(
         client, gw.url, {"model": "fast", "messages": MESSAGES}, headers={"x-request-id": "one"}
     )
-    await _post(
+    await post(
         client,
         gw.url,
         {"model": "fast", "messages": MESSAGES, "stream": True},
@@ -819,7 +646,7 @@ async def test_no_secret_in_error_bodies_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     gw = await make_gateway(timeouts=Timeouts(connect=1.0, first_byte=0.3))
-    refused = await make_gateway(base_url=f"http://127.0.0.1:{_free_port()}")
+    refused = await make_gateway(base_url=f"http://127.0.0.1:{free_port()}")
 
     async def per_request(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         kind = body["messages"][0]["content"]
@@ -830,7 +657,7 @@ async def test_no_secret_in_error_bodies_or_logs(
         if kind == "timeout":
             await asyncio.sleep(30)
         if kind == "cut":
-            return await _sse(request, [ROLE])
+            return await sse(request, [ROLE])
         return await stub.default(request, body)
 
     stub.handler = per_request
@@ -850,7 +677,7 @@ async def test_no_secret_in_error_bodies_or_logs(
         (refused.url, {"model": "fast", "messages": msg("x")}),
         (refused.url, {"model": "fast", "messages": msg("x"), "stream": True}),
     ]:
-        status, headers, raw = await _post(client, url, body)
+        status, headers, raw = await post(client, url, body)
         assert status >= 400 or b'"error"' in raw
         outputs.append(raw + orjson.dumps({str(k): v for k, v in headers.items()}))
     await gw.record(7)

@@ -53,3 +53,35 @@ async def test_get_and_delete(client: TestClient[web.Request, web.Application]) 
     r = await client.get("/v1/responses/resp_1")
     assert r.status == 404 and (await r.json())["error"]["type"] == "not_found_error"
     assert (await client.delete("/v1/responses/resp_1")).status == 404
+
+
+async def test_count_tokens_counts_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 9 MB prompt once held every other client for seconds while it was tokenized."""
+    import threading
+
+    counter = TokenCounter()
+    threads: list[str] = []
+    real = counter.count_request
+
+    def spy(*args: object, **kw: object) -> int:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(counter, "count_request", spy)
+    app = web.Application()
+    app.router.add_routes(count_tokens_routes(counter))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+        body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
+        r = await c.post("/v1/messages/count_tokens", json=body)
+        assert r.status == 200
+    assert threads and threading.main_thread().name not in threads
+
+
+async def test_count_tokens_over_the_body_limit_is_anthropic_json() -> None:
+    app = web.Application(client_max_size=1000)
+    app.router.add_routes(count_tokens_routes(TokenCounter()))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as c:
+        r = await c.post("/v1/messages/count_tokens", data=b'{"x": "' + b"a" * 5000 + b'"}')
+        assert r.status == 413
+        body = await r.json()
+    assert body["type"] == "error" and body["error"]["message"]

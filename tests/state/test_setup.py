@@ -8,7 +8,7 @@ import pytest
 from plano.config.sections import StateStorage
 from plano.state.setup import store_from_config
 from plano.state.sqlite import SQLiteResponseStore
-from plano.state.store import MemoryResponseStore
+from plano.state.store import DEFAULT_MAX_BYTES, MemoryResponseStore
 
 
 def test_default_is_a_bounded_memory_store() -> None:
@@ -20,6 +20,7 @@ def test_memory_settings_are_applied() -> None:
     store = store_from_config(StateStorage(type="memory", max_entries=5, ttl=60))
     assert isinstance(store, MemoryResponseStore)
     assert store.max_entries == 5 and store.ttl == 60
+    assert store.max_bytes == DEFAULT_MAX_BYTES  # bounded by bytes as well as by entries
 
 
 async def test_sqlite_uses_the_configured_file(tmp_path: Path) -> None:

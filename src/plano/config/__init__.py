@@ -1,13 +1,20 @@
 """Configuration: Plano's ``config.yaml`` format, its validation, and loading.
 
-Start-up calls :func:`load_config`; ``plano validate`` calls :func:`parse_yaml` and
-:func:`check_config` to print every issue. The runtime reads the returned :class:`PlanoConfig`.
+Start-up calls :func:`load_config`; ``plano validate`` calls :func:`check_config_file`, which
+reads the file the same way, to print every issue. The runtime reads the returned
+:class:`PlanoConfig`.
 """
 
 from plano.config.checks import ModelIndex, check_semantics, provider_spec
 from plano.config.env import expand_env
 from plano.config.issues import ConfigIssue, Severity
-from plano.config.loader import check_config, json_schema, load_config, parse_yaml
+from plano.config.loader import (
+    check_config,
+    check_config_file,
+    json_schema,
+    load_config,
+    parse_yaml,
+)
 from plano.config.schema import (
     VERSIONS,
     GatewaySettings,
@@ -40,6 +47,7 @@ __all__ = [
     "PlanoConfig",
     "Severity",
     "check_config",
+    "check_config_file",
     "check_semantics",
     "expand_env",
     "find_unsupported",

@@ -101,7 +101,11 @@ class Listener(ConfigModel):
     )
     name: str = Field(description="Listener name, used in logs and metrics.")
     port: int = Field(ge=1, le=65535, description="TCP port to listen on.")
-    address: str = Field(default="0.0.0.0", description="Address to bind.")
+    address: str = Field(
+        default="127.0.0.1",
+        description="Address to bind. Plano-for-Python defaults to loopback (127.0.0.1); "
+        "write 0.0.0.0 to serve other machines.",
+    )
     timeout: Duration = Field(
         default=DEFAULT_LISTENER_TIMEOUT,
         description="Request timeout: '300s', '5m', '500ms' or a number of seconds.",
@@ -137,7 +141,7 @@ class Listener(ConfigModel):
 
 
 class LegacyListener(ConfigModel):
-    address: str | None = Field(default=None, description="Address to bind (0.0.0.0).")
+    address: str | None = Field(default=None, description="Address to bind (127.0.0.1).")
     port: int | None = Field(default=None, ge=1, le=65535, description="TCP port to listen on.")
     message_format: Literal["openai"] | None = Field(
         default=None, description="Wire format; only openai exists."
@@ -163,7 +167,7 @@ def _from_legacy(name: str, entry: LegacyListener | None) -> Listener:
         type=kind,
         name=name,
         port=given.port if given.port is not None else port,
-        address=given.address or "0.0.0.0",
+        address=given.address or "127.0.0.1",
         timeout=given.timeout if given.timeout is not None else _LEGACY_TIMEOUT,
     )
     listener._source = f"listeners.{name}"
@@ -306,6 +310,31 @@ class GatewaySettings(ConfigModel):
         le=65535,
         description="Port for admin endpoints (metrics, health); null serves them on the "
         "model listener.",
+    )
+    admin_key: str | None = Field(
+        default=None,
+        description="Key for the admin endpoints under /plano/ (Authorization: Bearer or "
+        "x-plano-admin-key); write it as $VAR. Without it they answer only on a loopback "
+        "listener.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names clients may use to reach the gateway (DNS-rebinding guard). "
+        "Empty: loopback names on a loopback listener, any name otherwise.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Web origins (https://app.example.com) whose pages may call the gateway; "
+        "'*' for any. Empty: no cross-site browser requests.",
+    )
+    header_timeout: Duration = Field(
+        default=10.0, gt=0, description="Longest time a client may take to send a request head."
+    )
+    body_timeout: Duration = Field(
+        default=60.0, gt=0, description="Longest time a client may take to send a request body."
+    )
+    max_connections_per_client: int = Field(
+        default=1024, ge=0, description="Open connections per client address; 0: no limit."
     )
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "StreamStart",
     "TextDelta",
     "TextPart",
+    "TextSize",
     "ThinkingDelta",
     "ThinkingPart",
     "Tool",
@@ -34,6 +35,7 @@ __all__ = [
     "ToolChoice",
     "Usage",
     "UsageEvent",
+    "text_size",
 ]
 
 Role: TypeAlias = Literal["system", "developer", "user", "assistant", "tool"]
@@ -43,19 +45,32 @@ FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filte
 @dataclass(slots=True)
 class Usage:
     """Token usage. ``input_tokens`` includes cached reads and cache writes (OpenAI's convention
-    and genai-prices'); ``output_tokens`` includes reasoning tokens."""
+    and genai-prices'); ``output_tokens`` includes reasoning tokens. ``cache_write_1h_tokens``
+    is the part of ``cache_write_tokens`` written with a one-hour lifetime (priced higher).
+
+    A usage may be partial: a stream cut after Anthropic's ``message_start`` knows its input
+    side but not its output. ``has_input`` / ``has_output`` say which sides were reported, so
+    accounting estimates only what is missing.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
-    #: True when Plano counted the tokens itself because the provider reported none.
+    #: True when Plano counted some of the tokens itself because the provider reported none.
     estimated: bool = False
+    cache_write_1h_tokens: int = 0
+    has_input: bool = True
+    has_output: bool = True
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def complete(self) -> bool:
+        return self.has_input and self.has_output
 
 
 @dataclass(slots=True)
@@ -145,6 +160,12 @@ class ChatRequest:
     shape: str = "openai_chat"
     #: The client's original body; lets a same-family upstream forward it untouched.
     raw: dict[str, Any] | None = None
+    #: :func:`text_size` of this request, once computed (reset it when editing messages).
+    size: TextSize | None = None
+    #: The exact bytes ``raw`` was parsed from: sent as they are to a same-family upstream
+    #: that needs no change (no re-serialization of a 178 KB prompt). Whoever replaces or
+    #: edits ``raw`` sets this to ``None``.
+    raw_body: bytes | None = None
     #: Client content the canonical model cannot carry (e.g. ``"document block"``). Only an
     #: upstream of the client's own family, which gets ``raw``, can serve such a request.
     opaque: list[str] = field(default_factory=list)
@@ -159,6 +180,58 @@ class ChatRequest:
     @property
     def system_text(self) -> str:
         return "\n".join(m.text() for m in self.messages if m.role in ("system", "developer"))
+
+
+@dataclass(frozen=True, slots=True)
+class TextSize:
+    """How much text a request holds, measured without a tokenizer: what token bounds are
+    built from (one pass over the parts; ``isascii`` is O(1) on CPython strings)."""
+
+    #: Characters known to be ASCII.
+    ascii_chars: int
+    #: UTF-8 bytes of the rest (non-ASCII text, schemas' allowance).
+    other_bytes: int
+    images: int
+    messages: int
+
+
+def text_size(req: ChatRequest) -> TextSize:
+    """The request's :class:`TextSize`, computed once and kept on the request."""
+    if req.size is None:
+        req.size = _measure(req)
+    return req.size
+
+
+def _measure(req: ChatRequest) -> TextSize:
+    ascii_chars = images = other = 0
+    mixed: list[str] = []  # rare: text with non-ASCII characters, measured below
+    for m in req.messages:
+        for p in m.content:
+            kind = type(p)
+            if kind is TextPart or kind is ThinkingPart:
+                text = p.text  # type: ignore[union-attr]
+                if text.isascii():
+                    ascii_chars += len(text)
+                else:
+                    mixed.append(text)
+            else:
+                images += 1
+        for c in m.tool_calls:
+            mixed += (c.name, c.arguments)
+    for t in req.tools:
+        mixed += (t.name, t.description or "")
+        other += 16 * len(t.parameters)  # a schema's text is not kept; a rough allowance
+    for text in mixed:
+        if text.isascii():
+            ascii_chars += len(text)
+            continue
+        # Every non-ASCII character takes 2+ bytes, so at least 2 * chars - bytes of the
+        # characters are ASCII (and keep the ASCII ratio).
+        n, b = len(text), len(text.encode("utf-8", "surrogatepass"))
+        least_ascii = max(0, 2 * n - b)
+        ascii_chars += least_ascii
+        other += b - least_ascii
+    return TextSize(ascii_chars, other, images, len(req.messages))
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ filter; nothing about a request is kept in globals.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,56 @@ if TYPE_CHECKING:
     from plano.errors import PlanoError
     from plano.routing.catalog import Deployment
 
-__all__ = ["Attempt", "RequestContext"]
+__all__ = ["Attempt", "OutputText", "RequestContext"]
+
+#: Characters of an answer kept for counting its tokens when the provider reports none.
+OUTPUT_SAMPLE_CHARS = 256 * 1024
+
+
+class OutputText:
+    """An answer's text as it is relayed, kept only to count tokens when the provider reports
+    no usage. Bounded: past ``cap`` characters only the length grows, and the count of the
+    kept prefix is scaled to the whole (a 20 MB answer costs 256 KB, not a list of
+    thousands of small strings)."""
+
+    __slots__ = ("_cap", "_kept", "_parts", "total")
+
+    def __init__(self, cap: int = OUTPUT_SAMPLE_CHARS) -> None:
+        self._cap = cap
+        self._parts: list[str] = []
+        self._kept = 0
+        #: Characters seen in all.
+        self.total = 0
+
+    def append(self, text: str) -> None:
+        n = len(text)
+        if not n:
+            return
+        self.total += n
+        room = self._cap - self._kept
+        if room <= 0:
+            return
+        piece = text if n <= room else text[:room]
+        self._parts.append(piece)
+        self._kept += len(piece)
+        if len(self._parts) >= 512:  # many tiny deltas: one string costs less memory
+            self._parts = ["".join(self._parts)]
+
+    def extend(self, texts: Iterable[str]) -> None:
+        for t in texts:
+            self.append(t)
+
+    def sample(self) -> str:
+        """The kept prefix (the whole answer when it is under the cap)."""
+        return "".join(self._parts)
+
+    @property
+    def scale(self) -> float:
+        """Multiply the sample's count by this to estimate the whole answer."""
+        return self.total / self._kept if self._kept else 1.0
+
+    def __bool__(self) -> bool:
+        return self.total > 0
 
 
 @dataclass(slots=True)
@@ -57,9 +107,13 @@ class RequestContext:
     cost: Decimal | None = None
     status: int = 200
     error: PlanoError | None = None
-    #: Streamed answer text, kept only to count tokens when the provider reports none.
-    output_text: list[str] = field(default_factory=list)
+    #: Answer text, kept (bounded) only to count tokens when the provider reports none.
+    output_text: OutputText = field(default_factory=OutputText)
     client_closed: bool = False
+    #: The whole answer, terminal event included, was written to the client: a client that
+    #: closes its side afterwards (the openai SDK does, right after ``[DONE]``) did not
+    #: cut anything short.
+    answered: bool = False
     #: Scratch space for filters, keyed by filter name.
     state: dict[str, Any] = field(default_factory=dict)
 

@@ -12,7 +12,13 @@ import orjson
 from plano.core.model import ChatRequest, ChatResponse
 from plano.errors import UpstreamStatusError
 from plano.providers.auth import auth_headers
-from plano.providers.codec import UpstreamRequest, join_url, register, retry_after
+from plano.providers.codec import (
+    UpstreamRequest,
+    join_url,
+    register,
+    retry_after,
+    unchanged_body,
+)
 from plano.routing.catalog import Deployment
 from plano.wire import anthropic_answer, anthropic_messages, anthropic_stream
 
@@ -28,7 +34,6 @@ class AnthropicCodec:
     def build(
         self, dep: Deployment, req: ChatRequest, client_headers: Mapping[str, str]
     ) -> UpstreamRequest:
-        body = anthropic_messages.encode_request(req, dep.model_id)
         headers = {
             "content-type": "application/json",
             "anthropic-version": client_headers.get("anthropic-version") or DEFAULT_VERSION,
@@ -39,7 +44,12 @@ class AnthropicCodec:
                 headers[name] = value
         headers.update(dict(dep.headers))
         headers.update(auth_headers(dep, client_headers))
-        return UpstreamRequest(join_url(dep.base_url, "/v1/messages"), headers, orjson.dumps(body))
+        url = join_url(dep.base_url, "/v1/messages")
+        same = unchanged_body(req, anthropic_messages.SHAPE, dep.model_id)
+        if same is not None:
+            return UpstreamRequest(url, headers, same)
+        body = anthropic_messages.encode_request(req, dep.model_id)
+        return UpstreamRequest(url, headers, orjson.dumps(body))
 
     def decode_response(self, body: Any) -> ChatResponse:
         return anthropic_answer.decode_response(body)

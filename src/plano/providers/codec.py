@@ -12,12 +12,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
-from plano.core.model import ChatRequest, ChatResponse, StreamEvent
+from plano.core.model import ChatRequest, ChatResponse, StreamEvent, Usage
 from plano.errors import UpstreamStatusError
 from plano.routing.catalog import Deployment
 
-__all__ = ["CODECS", "Codec", "StreamDecoderLike", "UpstreamRequest", "join_url", "register"]
+__all__ = [
+    "CODECS",
+    "Codec",
+    "StreamDecoderLike",
+    "UpstreamRequest",
+    "join_url",
+    "path_segment",
+    "register",
+    "unchanged_body",
+]
 
 _VERSIONED = re.compile(r"/v\d+[a-z0-9]*$")
 
@@ -35,6 +45,11 @@ class StreamDecoderLike(Protocol):
     done: bool
 
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]: ...
+
+    def partial_usage(self) -> Usage | None:
+        """Usage reported so far (by kind: see ``Usage.has_input``), for a stream that was
+        cut or left before its final usage arrived."""
+        ...
 
 
 class Codec(Protocol):
@@ -61,12 +76,27 @@ def register(codec: Codec) -> Codec:
     return codec
 
 
+def unchanged_body(req: ChatRequest, shape: str, model_id: str) -> bytes | None:
+    """The client's own bytes when they are exactly what this upstream must receive: the
+    upstream speaks the client's shape, the client named the model by the id the upstream
+    knows, and nothing rewrote the request (``raw_body`` is cleared by whoever does)."""
+    if req.raw_body is not None and req.shape == shape and req.model == model_id:
+        return req.raw_body
+    return None
+
+
 def join_url(base_url: str, default_path: str) -> str:
     """``base_url`` plus the endpoint path. A base that already ends in a version segment
     (``.../v1``, ``.../v4``) keeps it and only gets the endpoint's last part."""
     if _VERSIONED.search(base_url):
         return base_url + "/" + default_path.split("/", 2)[-1]
     return base_url + default_path
+
+
+def path_segment(value: str) -> str:
+    """``value`` percent-encoded as one URL path segment (``/`` included): a model id put into
+    a path cannot add segments, a query or a fragment."""
+    return quote(value, safe="")
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

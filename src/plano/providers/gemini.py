@@ -11,7 +11,13 @@ import orjson
 from plano.core.model import ChatRequest, ChatResponse
 from plano.errors import UpstreamStatusError
 from plano.providers.auth import auth_headers
-from plano.providers.codec import UpstreamRequest, join_url, register, retry_after
+from plano.providers.codec import (
+    UpstreamRequest,
+    join_url,
+    path_segment,
+    register,
+    retry_after,
+)
 from plano.routing.catalog import Deployment
 from plano.wire import gemini, gemini_stream
 
@@ -34,9 +40,10 @@ class GeminiCodec:
     def build(
         self, dep: Deployment, req: ChatRequest, client_headers: Mapping[str, str]
     ) -> UpstreamRequest:
+        # ``models/`` is the one legitimate slash: it is the path's own. The rest is one segment.
         model = dep.model_id.removeprefix("models/")
         action = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
-        url = join_url(dep.base_url, f"/v1beta/models/{model}:{action}")
+        url = join_url(dep.base_url, f"/v1beta/models/{path_segment(model)}:{action}")
         body = gemini.encode_request(req, model)
         headers = {"content-type": "application/json", **dict(dep.headers)}
         headers.update(auth_headers(dep, client_headers))

@@ -12,7 +12,14 @@ import orjson
 from plano.core.model import ChatRequest, ChatResponse
 from plano.errors import UpstreamStatusError
 from plano.providers.auth import auth_headers
-from plano.providers.codec import UpstreamRequest, join_url, register, retry_after
+from plano.providers.codec import (
+    UpstreamRequest,
+    join_url,
+    path_segment,
+    register,
+    retry_after,
+    unchanged_body,
+)
 from plano.routing.catalog import Deployment
 from plano.wire import openai_chat
 
@@ -46,16 +53,22 @@ class OpenAICodec:
         self, dep: Deployment, req: ChatRequest, client_headers: Mapping[str, str]
     ) -> UpstreamRequest:
         spec = dep.spec
-        path = spec.chat_path.replace("{model}", dep.model_id)
+        # Azure's deployment name is one path segment; no slash in it is legitimate.
+        path = spec.chat_path.replace("{model}", path_segment(dep.model_id))
         url = join_url(dep.base_url, path)
         if spec.query:
             url += "?" + spec.query
-        body = openai_chat.encode_request(req, dep.model_id, ask_usage=spec.stream_usage_option)
+        headers = {"content-type": "application/json", **dict(dep.headers)}
+        headers.update(auth_headers(dep, client_headers))
+        ask_usage = spec.stream_usage_option
+        if not (req.stream and ask_usage and not req.include_usage):  # no usage to ask for
+            same = unchanged_body(req, openai_chat.SHAPE, dep.model_id)
+            if same is not None:
+                return UpstreamRequest(url, headers, same)
+        body = openai_chat.encode_request(req, dep.model_id, ask_usage=ask_usage)
         if req.shape != openai_chat.SHAPE and "max_tokens" in body:
             # A translated request: name the limit the way this provider wants it.
             body[spec.max_tokens_param] = body.pop("max_tokens")
-        headers = {"content-type": "application/json", **dict(dep.headers)}
-        headers.update(auth_headers(dep, client_headers))
         return UpstreamRequest(url, headers, orjson.dumps(body))
 
     def decode_response(self, body: Any) -> ChatResponse:

@@ -11,7 +11,7 @@ import orjson
 from plano.core.model import ChatRequest, ChatResponse
 from plano.errors import UpstreamStatusError
 from plano.providers.auth import auth_headers
-from plano.providers.codec import UpstreamRequest, join_url, register
+from plano.providers.codec import UpstreamRequest, join_url, register, unchanged_body
 from plano.providers.openai_compat import OpenAICodec
 from plano.routing.catalog import Deployment
 from plano.wire import openai_responses, openai_responses_answer, openai_responses_stream
@@ -27,10 +27,13 @@ class ResponsesCodec:
     def build(
         self, dep: Deployment, req: ChatRequest, client_headers: Mapping[str, str]
     ) -> UpstreamRequest:
-        body = openai_responses.encode_request(req, dep.model_id)
         headers = {"content-type": "application/json", **dict(dep.headers)}
         headers.update(auth_headers(dep, client_headers))
         url = join_url(dep.base_url, "/v1/responses")
+        same = unchanged_body(req, openai_responses.SHAPE, dep.model_id)
+        if same is not None:
+            return UpstreamRequest(url, headers, same)
+        body = openai_responses.encode_request(req, dep.model_id)
         return UpstreamRequest(url, headers, orjson.dumps(body))
 
     def decode_response(self, body: Any) -> ChatResponse:

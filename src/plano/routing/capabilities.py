@@ -108,9 +108,9 @@ def cannot_serve(caps: Capabilities, facts: RequestFacts) -> str | None:
     if caps.max_output_tokens is not None and facts.max_tokens > caps.max_output_tokens:
         return f"max_tokens {facts.max_tokens} is above its limit of {caps.max_output_tokens}"
     window = caps.context_window
-    # The cheap bound settles nearly every request without running the tokenizer.
-    if window is not None and facts.tokens_at_most() + facts.max_tokens > window:
-        need = facts.input_tokens + facts.max_tokens
-        if need > window:
-            return f"needs ~{need} tokens, above its {window}-token context window"
+    # Bounds settle nearly every request; a prompt near the window raises TokensNeeded and
+    # is decided again once counted off the event loop.
+    if window is not None and not facts.tokens_within(None, window - facts.max_tokens):
+        need = (facts.input_tokens if facts.counted else facts.approx_tokens()) + facts.max_tokens
+        return f"needs ~{need} tokens, above its {window}-token context window"
     return None

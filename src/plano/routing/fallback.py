@@ -156,9 +156,24 @@ async def _one(
         ctx.attempts.append(Attempt(dep.key, err.status, err.metric_label, ms))
         router.report(dep, err, ms, None)
         raise
+    except asyncio.CancelledError:
+        if ctx.answered:  # the client left after the whole answer: a success, not a 499
+            _succeeded(ctx, dep, router, tracker, started)
+        raise
     finally:
         if tracker is not None:
             tracker.ended(dep)
+    _succeeded(ctx, dep, router, tracker, started)
+    return result
+
+
+def _succeeded(
+    ctx: RequestContext,
+    dep: Deployment,
+    router: Router,
+    tracker: AttemptTracker | None,
+    started: int,
+) -> None:
     ms = (time.perf_counter_ns() - started) / 1e6
     ctx.attempts.append(Attempt(dep.key, ctx.status, None, ms))
     # The deployment's own time to first token (not the failed attempts before it).
@@ -168,7 +183,6 @@ async def _one(
     router.report(dep, None, ms, ttft)
     if tracker is not None:
         tracker.succeeded(dep)
-    return result
 
 
 class _Run:

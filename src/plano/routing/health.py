@@ -188,9 +188,24 @@ def _round(v: float | None) -> float | None:
 class HealthBoard:
     """Health of every deployment seen, by name."""
 
-    def __init__(self, settings: BreakerSettings | None = None) -> None:
+    def __init__(
+        self, settings: BreakerSettings | None = None, max_client_named: int = 256
+    ) -> None:
         self.settings = settings or BreakerSettings()
         self._by_name: dict[str, DeploymentHealth] = {}
+        self._client_named: set[str] = set()
+        self._max_client_named = max_client_named
+
+    def key_for(self, name: str, group: str = "") -> str:
+        """The key a deployment's health is kept under: its own name, except that models a
+        wildcard serves (``group``) share the wildcard's entry once ``max_client_named`` of
+        them are tracked (clients choose those names; the table must stay bounded)."""
+        if not group or name in self._client_named:
+            return name
+        if len(self._client_named) < self._max_client_named:
+            self._client_named.add(name)
+            return name
+        return group
 
     def get(self, name: str) -> DeploymentHealth:
         h = self._by_name.get(name)

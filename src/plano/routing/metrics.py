@@ -15,6 +15,7 @@ __all__ = [
     "DECISIONS",
     "FALLBACKS",
     "ROUTER_FAILURES",
+    "TOKENS_COUNTED",
     "RoutingCounters",
 ]
 
@@ -26,6 +27,9 @@ FALLBACKS: Final = "plano_routing_fallbacks_total"
 BREAKER_TRANSITIONS: Final = "plano_routing_breaker_transitions_total"
 #: Preference-router failures (time-out, error, unusable answer) that fell back to the default.
 ROUTER_FAILURES: Final = "plano_routing_router_failures_total"
+#: Prompts whose input tokens had to be counted exactly (off the event loop) because cheap
+#: bounds could not settle a context-window or ``input_tokens`` decision.
+TOKENS_COUNTED: Final = "plano_routing_tokens_counted_total"
 #: Requests that stayed on their session's deployment.
 AFFINITY_HITS: Final = "plano_routing_affinity_hits_total"
 

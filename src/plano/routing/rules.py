@@ -8,14 +8,23 @@ only when a rule asks for it.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from plano.config.routing import Range, RoutingRule
-from plano.core.model import ChatRequest, TextPart, ThinkingPart
+from plano.core.model import ChatRequest, text_size
 
-__all__ = ["NamePattern", "RequestFacts", "Rule", "compile_rule", "first_match"]
+__all__ = [
+    "COUNT_CAP_BYTES",
+    "NamePattern",
+    "RequestFacts",
+    "Rule",
+    "TokensNeeded",
+    "compile_rule",
+    "first_match",
+]
 
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
 
@@ -43,14 +52,39 @@ def _is_glob(p: str) -> bool:
     return "*" in p or "?" in p
 
 
+class TokensNeeded(Exception):
+    """A decision depends on the exact input-token count, which cheap bounds cannot settle.
+    The router catches it, counts off the event loop (:meth:`RequestFacts.count_exact`) and
+    decides again; nothing on the loop ever runs the tokenizer over a whole prompt."""
+
+
+#: Prompts whose text is larger than this are never tokenized: the estimate decides. Counting
+#: 2 MiB costs ~0.5 s of CPU, even in a thread; past it the precision is not worth it.
+COUNT_CAP_BYTES = 2 * 1024 * 1024
+#: Characters per token that ASCII text practically never goes below (code and prose run at
+#: ~3-4.5; random base64 ~2.5). Non-ASCII text counts one token per byte, its hard limit.
+_SAFE_ASCII_CHARS_PER_TOKEN = 2
+#: Bytes per token that real text practically never exceeds (long whitespace runs in code
+#: come closest); used only to decide that a prompt is far above a threshold.
+_MAX_BYTES_PER_TOKEN = 8
+_PER_MESSAGE = 8
+_PER_IMAGE = 2000  # no image costs more in any provider's accounting we know of
+
+
 class RequestFacts:
-    """What rules look at, read once from the request. ``input_tokens`` is counted lazily."""
+    """What rules look at, read once from the request.
+
+    Input tokens are never counted on the event loop: decisions use bounds built from the
+    text's size (one pass over the message parts, not over the characters), and only a
+    decision that the bounds cannot settle asks for the exact count (:class:`TokensNeeded`).
+    """
 
     __slots__ = (
-        "_chars",
+        "_ascii",
         "_count",
+        "_images",
+        "_other_bytes",
         "_tokens",
-        "has_images",
         "has_tools",
         "headers",
         "json_mode",
@@ -65,7 +99,7 @@ class RequestFacts:
         self,
         req: ChatRequest,
         headers: Mapping[str, str],
-        count: Callable[[ChatRequest], int],
+        count: Callable[[ChatRequest], Awaitable[int]] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> None:
         self.request = req
@@ -74,13 +108,14 @@ class RequestFacts:
         self.metadata: Mapping[str, str] = {**req.metadata, **labels} if labels else req.metadata
         self.max_tokens = req.max_tokens or 0
         self.has_tools = bool(req.tools)
-        self.has_images = req.has_images
         fmt = req.response_format.get("type") if req.response_format else None
         self.json_mode = fmt in _JSON_FORMATS
         self.stream = req.stream
         self._count = count
         self._tokens: int | None = None
-        self._chars: int | None = None
+        self._ascii = -1
+        self._other_bytes = 0
+        self._images = 0
 
     @property
     def user(self) -> str | None:
@@ -96,34 +131,81 @@ class RequestFacts:
         return frozenset(t.strip() for t in raw.split(",") if t.strip())
 
     @property
-    def input_tokens(self) -> int:
-        if self._tokens is None:
-            self._tokens = self._count(self.request)
-        return self._tokens
+    def has_images(self) -> bool:
+        if self._ascii < 0:
+            self._measure()
+        return self._images > 0
+
+    # ------------------------------------------------------------------ input tokens
+
+    def _measure(self) -> None:
+        size = text_size(self.request)
+        self._ascii = size.ascii_chars
+        self._images = size.images
+        self._other_bytes = (
+            size.other_bytes + _PER_IMAGE * size.images + _PER_MESSAGE * (size.messages + 2)
+        )
+
+    def text_bytes(self) -> int:
+        if self._ascii < 0:
+            self._measure()
+        return self._ascii + self._other_bytes
 
     def tokens_at_most(self) -> int:
-        """A cheap upper bound of the input tokens (no tokenizer): a token is at least half a
-        character in every encoding we count with, and an image at most ~2,000 tokens."""
+        """A hard upper bound: a byte-level BPE token is at least one byte."""
+        return self._tokens if self._tokens is not None else self.text_bytes()
+
+    def likely_at_most(self) -> int:
+        """A practical upper bound: ASCII text at no fewer than 2 characters a token."""
         if self._tokens is not None:
             return self._tokens
-        if self._chars is None:
-            n = 0
-            for m in self.request.messages:
-                for p in m.content:
-                    n += len(p.text) if isinstance(p, TextPart | ThinkingPart) else 1000
-                for c in m.tool_calls:
-                    n += len(c.name) + len(c.arguments)
-            for t in self.request.tools:
-                n += len(t.name) + len(t.description or "") + len(str(t.parameters))
-            self._chars = n
-        return 2 * self._chars + 8 * len(self.request.messages) + 16
+        self.text_bytes()
+        return self._ascii // _SAFE_ASCII_CHARS_PER_TOKEN + self._other_bytes
+
+    def likely_at_least(self) -> int:
+        if self._tokens is not None:
+            return self._tokens
+        return self.text_bytes() // _MAX_BYTES_PER_TOKEN
 
     def approx_tokens(self) -> int:
-        """The token count if it was counted, else ~4 characters a token (for cost ranking)."""
+        """The token count if it was counted, else ~4 characters a token (cost ranking)."""
         if self._tokens is not None:
             return self._tokens
-        self.tokens_at_most()
-        return (self._chars or 0) // 4 + 4 * len(self.request.messages)
+        self.text_bytes()
+        return self._ascii // 4 + self._other_bytes // 3
+
+    @property
+    def input_tokens(self) -> int:
+        """The exact count; :class:`TokensNeeded` until :meth:`count_exact` ran."""
+        if self._tokens is None:
+            raise TokensNeeded
+        return self._tokens
+
+    def tokens_within(self, low: float | None, high: float | None) -> bool:
+        """Whether the input tokens lie in ``[low, high]`` (either end open when None),
+        decided from bounds when they settle it; else :class:`TokensNeeded`."""
+        lo, hi = self.likely_at_least(), self.likely_at_most()
+        if (high is not None and lo > high) or (low is not None and hi < low):
+            return False
+        if (low is None or lo >= low) and (high is None or hi <= high):
+            return True
+        if self._tokens is None:
+            raise TokensNeeded
+        return (low is None or self._tokens >= low) and (high is None or self._tokens <= high)
+
+    @property
+    def counted(self) -> bool:
+        return self._tokens is not None
+
+    async def count_exact(self) -> int:
+        """Count the input tokens (the counter runs off the event loop); prompts past
+        :data:`COUNT_CAP_BYTES` keep the estimate."""
+        if self._tokens is None:
+            if self._count is None or self.text_bytes() > COUNT_CAP_BYTES:
+                self._tokens = self.approx_tokens()
+            else:
+                self._tokens = await self._count(self.request)
+        return self._tokens
 
     @property
     def session(self) -> str | None:
@@ -159,6 +241,13 @@ def _in_range(r: Range) -> Callable[[float], bool]:
         )
 
     return inside
+
+
+def _int_bounds(r: Range) -> tuple[float | None, float | None]:
+    """An integer range's inclusive ends (token counts are integers: ``gt 9.5`` is ``>= 10``)."""
+    lows = [v for v in (r.gte, None if r.gt is None else math.floor(r.gt) + 1) if v is not None]
+    highs = [v for v in (r.lte, None if r.lt is None else math.ceil(r.lt) - 1) if v is not None]
+    return (max(lows) if lows else None), (min(highs) if highs else None)
 
 
 def _mapping_check(wanted: Mapping[str, Sequence[str]], pick: str) -> Check:
@@ -206,8 +295,8 @@ def compile_rule(rule: RoutingRule) -> Rule:
     if w.metadata:
         checks.append(_mapping_check(w.metadata, "metadata"))
     if w.input_tokens is not None:  # last: the only check that may count tokens
-        in_tokens = _in_range(w.input_tokens)
-        checks.append(lambda f: in_tokens(f.input_tokens))
+        low, high = _int_bounds(w.input_tokens)
+        checks.append(lambda f: f.tokens_within(low, high))
     return Rule(rule.name, rule.route_to, tuple(rule.fallbacks), tuple(checks))
 
 

@@ -4,7 +4,7 @@ only: every price and capability lookup that costs time happens here, not per re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -128,7 +128,7 @@ def router_from_config(
     config: PlanoConfig,
     catalog: ModelCatalog,
     prices: PriceBook,
-    count: Callable[[ChatRequest], int],
+    count: Callable[[ChatRequest], Awaitable[int]],
     *,
     windows: Callable[[str, str], int | None] | None = None,
 ) -> SmartRouter:

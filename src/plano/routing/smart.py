@@ -40,7 +40,7 @@ from plano.routing.fallback import FallbackPolicy
 from plano.routing.health import HealthBoard
 from plano.routing.preference import Route, RouteChooser
 from plano.routing.router import Plan
-from plano.routing.rules import NamePattern, RequestFacts, Rule, first_match
+from plano.routing.rules import NamePattern, RequestFacts, Rule, TokensNeeded, first_match
 from plano.routing.strategies import Member, Signals, order
 
 __all__ = ["Pool", "PreferenceSettings", "RoutingTables", "SmartRouter"]
@@ -86,7 +86,7 @@ class SmartRouter:
         chooser: RouteChooser | None = None,
         preference: PreferenceSettings | None = None,
         prices: Callable[[Deployment], tuple[float, float] | None] | None = None,
-        count: Callable[[ChatRequest], int] | None = None,
+        count: Callable[[ChatRequest], Awaitable[int]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         counters: m.RoutingCounters | None = None,
@@ -103,7 +103,8 @@ class SmartRouter:
         self._apply_to = NamePattern(self.preference.apply_to)
         self._routes = {r.name: r for r in tables.routes}
         self._prices = prices or (lambda _d: None)
-        self._count = count or (lambda req: sum(len(x.text()) for x in req.messages) // 4)
+        #: Exact input-token count, off the event loop; None: the estimate decides.
+        self._count = count
         self.clock = clock
         self.rng = rng or random.Random()
         self.counters = counters or m.RoutingCounters()
@@ -114,8 +115,13 @@ class SmartRouter:
     def plan(self, ctx: RequestContext) -> Plan | Awaitable[Plan]:
         req = ctx.request
         assert req is not None
-        facts = RequestFacts(req, ctx.headers, self._count, ctx.labels)
-        rule = first_match(self.tables.rules, facts)
+        return self._plan(ctx, RequestFacts(req, ctx.headers, self._count, ctx.labels))
+
+    def _plan(self, ctx: RequestContext, facts: RequestFacts) -> Plan | Awaitable[Plan]:
+        try:
+            rule = first_match(self.tables.rules, facts)
+        except TokensNeeded:  # nothing was recorded yet: plan again once counted
+            return self._count_then(facts, lambda: self._plan(ctx, facts))
         if rule is not None:
             self.counters.inc(m.DECISIONS, kind="rule", name=rule.name)
             return self._finish(ctx, facts, [rule.target], rule.fallbacks, rule.name, "none")
@@ -127,7 +133,15 @@ class SmartRouter:
         self.counters.inc(m.DECISIONS, kind="model", name="")
         return self._finish(ctx, facts, [facts.model], (), None, "none")
 
-    def direct_plan(self, ctx: RequestContext) -> Plan:
+    async def _count_then(
+        self, facts: RequestFacts, then: Callable[[], Plan | Awaitable[Plan]]
+    ) -> Plan:
+        await facts.count_exact()
+        self.counters.inc(m.TOKENS_COUNTED)
+        plan = then()
+        return plan if isinstance(plan, Plan) else await plan
+
+    def direct_plan(self, ctx: RequestContext) -> Plan | Awaitable[Plan]:
         """The requested name only: no rules, no preference routing (the router model's own
         calls use this, so they cannot recurse)."""
         assert ctx.request is not None
@@ -140,16 +154,18 @@ class SmartRouter:
         now = self.clock()
         if error is None:
             changed = self.health.record(
-                dep.key, now, failed=False, latency_ms=latency_ms, ttft_ms=ttft_ms
+                self.health_key(dep), now, failed=False, latency_ms=latency_ms, ttft_ms=ttft_ms
             )
         else:
             kind = classify(error)
             failed = kind in HEALTH_FAILURES
             retry_after = error.retry_after if kind == "rate_limit" else None
             # Refusals about the request (400s) still show the deployment is up.
-            changed = self.health.record(dep.key, now, failed=failed, retry_after=retry_after)
+            changed = self.health.record(
+                self.health_key(dep), now, failed=failed, retry_after=retry_after
+            )
         if changed is not None:
-            self.counters.inc(m.BREAKER_TRANSITIONS, deployment=dep.key, state=changed)
+            self.counters.inc(m.BREAKER_TRANSITIONS, deployment=dep.metric_key, state=changed)
             log.info("circuit breaker of %s is now %s", dep.key, changed)
 
     def backoff(self, attempt: int, error: PlanoError) -> float:
@@ -157,11 +173,16 @@ class SmartRouter:
         base = min(b.max, b.initial * b.multiplier**attempt)
         return base * (1.0 - b.jitter * self.rng.random())
 
+    def health_key(self, dep: Deployment) -> str:
+        """Where a deployment's health is kept (bounded for wildcard-made deployments)."""
+        return self.health.key_for(dep.key, dep.group)
+
     # ------------------------------------------------------------------ preference routing
 
     async def _choose_then_plan(self, ctx: RequestContext, facts: RequestFacts) -> Plan:
         name = await self.choose_route(facts.request)
-        return self._routed(ctx, facts, name)
+        plan = self._routed(ctx, facts, name)
+        return plan if isinstance(plan, Plan) else await plan
 
     async def choose_route(self, req: ChatRequest) -> str | None:
         """The route for a conversation; the default route when the chooser fails or times
@@ -179,7 +200,9 @@ class SmartRouter:
                 log.warning("preference router failed (%s); using the default route", exc)
         return name if name is not None else self.preference.default_route
 
-    def _routed(self, ctx: RequestContext, facts: RequestFacts, name: str | None) -> Plan:
+    def _routed(
+        self, ctx: RequestContext, facts: RequestFacts, name: str | None
+    ) -> Plan | Awaitable[Plan]:
         route = self._routes.get(name) if name is not None else None
         if route is None:
             self.counters.inc(m.DECISIONS, kind="no_route", name="")
@@ -197,7 +220,7 @@ class SmartRouter:
         fallbacks: Sequence[str],
         route: str | None,
         prefer: str,
-    ) -> Plan:
+    ) -> Plan | Awaitable[Plan]:
         deps: list[Deployment] = []
         for name in targets:
             deps += self._expand(name, facts)
@@ -208,6 +231,15 @@ class SmartRouter:
         extra += self.tables.fallbacks.get(facts.model) or self.tables.fallbacks.get("*") or ()
         for name in extra:
             deps += self._expand(name, facts)
+        try:
+            return self._settle(ctx, facts, deps, route)
+        except TokensNeeded:  # the expansion above is not repeated: only the filtering
+            return self._count_then(facts, lambda: self._settle(ctx, facts, deps, route))
+
+    def _settle(
+        self, ctx: RequestContext, facts: RequestFacts, deps: list[Deployment], route: str | None
+    ) -> Plan:
+        """Capability filter, healthy first, session pin: the plan."""
         if len(deps) > 1:
             deps = self._healthy_first(self._usable(_unique(deps), facts))
         else:
@@ -246,8 +278,8 @@ class SmartRouter:
         return Signals(
             random=self.rng.random,
             turn=turn,
-            in_flight=lambda d: health.get(d.key).in_flight,
-            latency=lambda d: health.get(d.key).latency(stream),
+            in_flight=lambda d: health.get(self.health_key(d)).in_flight,
+            latency=lambda d: health.get(self.health_key(d)).latency(stream),
             cost=lambda d: self._cost(d, facts),
         )
 
@@ -281,7 +313,7 @@ class SmartRouter:
         """Cooling deployments and open breakers go last (stable); the fallback loop still
         waits for them when nothing else is left."""
         now = self.clock()
-        waits = [self.health.get(d.key).ready_at(now) > now for d in deps]
+        waits = [self.health.get(self.health_key(d)).ready_at(now) > now for d in deps]
         if not any(waits):
             return deps
         return [d for d, w in zip(deps, waits, strict=True) if not w] + [
@@ -344,20 +376,23 @@ class _Tracker:
         return self.router.clock()
 
     def ready_at(self, dep: Deployment) -> float:
-        return self.router.health.get(dep.key).ready_at(self.router.clock())
+        r = self.router
+        return r.health.get(r.health_key(dep)).ready_at(r.clock())
 
     def started(self, dep: Deployment) -> None:
-        h = self.router.health.get(dep.key)
+        h = self.router.health.get(self.router.health_key(dep))
         h.in_flight += 1
         changed = h.breaker.on_attempt(self.router.clock())
         if changed is not None:
-            self.router.counters.inc(m.BREAKER_TRANSITIONS, deployment=dep.key, state=changed)
+            self.router.counters.inc(
+                m.BREAKER_TRANSITIONS, deployment=dep.metric_key, state=changed
+            )
 
     def ended(self, dep: Deployment) -> None:
-        self.router.health.get(dep.key).in_flight -= 1
+        self.router.health.get(self.router.health_key(dep)).in_flight -= 1
 
     def failed_over(self, dep: Deployment, kind: str) -> None:
-        self.router.counters.inc(m.FALLBACKS, deployment=dep.key, reason=kind)
+        self.router.counters.inc(m.FALLBACKS, deployment=dep.metric_key, reason=kind)
 
     def succeeded(self, dep: Deployment) -> None:
         if self.session:

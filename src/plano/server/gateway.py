@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from plano.core.model import ChatRequest, text_size
 from plano.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -31,6 +32,7 @@ from plano.errors import (
     Overloaded,
     PayloadTooLarge,
     PlanoError,
+    RequestTimeout,
     UpstreamTimeout,
 )
 from plano.pipeline.context import RequestContext
@@ -49,7 +51,7 @@ from plano.server.relay import (
 )
 from plano.server.routing_api import decision_routes
 from plano.wire import capabilities
-from plano.wire.shapes import ROUTES, SHAPES, ClientShape
+from plano.wire.shapes import ROUTES, SHAPES, ClientShape, shape_for_path
 
 __all__ = ["Gateway", "GatewaySettings"]
 
@@ -64,6 +66,8 @@ class GatewaySettings:
     stream_limits: StreamLimits = field(default_factory=StreamLimits)
     #: The listener's ``timeout``: the whole request, stream included.
     request_timeout: float = 300.0
+    #: Reading the request body (a client that stalls mid-body).
+    body_timeout: float = 60.0
 
 
 def _usable_id(given: str | None) -> str | None:
@@ -135,23 +139,28 @@ class Gateway:
             shape=shape.name,
             headers=request.headers,  # type: ignore[arg-type]
         )
-        if self.in_flight >= self.settings.max_in_flight:
-            resp = self._error(ctx, shape, Overloaded("The gateway is at capacity; retry soon."))
-            self.chain.complete(ctx)  # shed load still shows in the ledger and access log
-            return resp
-        self.in_flight += 1
+        admitted = False
         try:
             async with asyncio.timeout(self.settings.request_timeout):
-                return await self._stages(request, ctx, shape)
+                body = await self._read_body(request)
+                # Counted once the body is in: a client that stalls mid-body holds a
+                # connection (bounded per address and by body_timeout), never a slot.
+                if self.in_flight >= self.settings.max_in_flight:
+                    raise Overloaded("The gateway is at capacity; retry soon.")
+                self.in_flight += 1
+                admitted = True
+                plan = await self._plan(request, ctx, shape, body)
+                return await call_with_fallback(ctx, plan, self.router, self._attempt)
         except PlanoError as err:
-            return self._error(ctx, shape, err)
+            return await self._fail(ctx, shape, err)
         except TimeoutError:
             ctx.client_closed = False  # the relay saw a cancellation: it was our time limit
             limit = UpstreamTimeout("The request exceeded the listener's time limit.")
             return await self._fail(ctx, shape, limit)
         except asyncio.CancelledError:
-            ctx.client_closed = True
-            ctx.status = 499
+            if not ctx.answered:  # else the client closed after the terminal event
+                ctx.client_closed = True
+                ctx.status = 499
             raise
         except Exception:
             # A bug, not a client or provider problem: log it with its traceback, answer a
@@ -160,21 +169,26 @@ class Gateway:
             bug = PlanoError(f"Internal gateway error (request id {ctx.request_id}).")
             return await self._fail(ctx, shape, bug)
         finally:
-            self.in_flight -= 1
+            if admitted:
+                self.in_flight -= 1
             if not ctx.end_ns:
                 ctx.end_ns = time.perf_counter_ns()
-            self.chain.complete(ctx)
-
-    async def _stages(
-        self, request: web.Request, ctx: RequestContext, shape: ClientShape
-    ) -> web.StreamResponse:
-        plan = await self.decide(request, ctx, shape)
-        return await call_with_fallback(ctx, plan, self.router, self._attempt)
+            self.chain.complete(ctx)  # shed and refused requests show in the ledger too
 
     async def decide(self, request: web.Request, ctx: RequestContext, shape: ClientShape) -> Plan:
         """Read and parse the request, run the input filters, and plan its route."""
-        body = await self._read_json(request)
-        ctx.request = shape.parse_request(body)
+        return await self._plan(request, ctx, shape, await self._read_body(request))
+
+    async def _plan(
+        self, request: web.Request, ctx: RequestContext, shape: ClientShape, raw: bytes
+    ) -> Plan:
+        if len(raw) < BIG_BODY:
+            ctx.request = _parse(shape, raw)
+        else:
+            # Parsing a 10 MB prompt takes tens of ms of pure Python: in a thread, the event
+            # loop keeps getting the interpreter every few ms (the GIL's switch interval).
+            loop = asyncio.get_running_loop()
+            ctx.request = await loop.run_in_executor(None, _parse, shape, raw)
         ctx.state["http_request"] = request
         await self.chain.on_request(ctx)
         plan = self.router.plan(ctx)
@@ -189,7 +203,14 @@ class Gateway:
             raise InvalidRequest(f"Provider family '{dep.family}' is not supported yet.")
         shape = SHAPES[ctx.shape]
         capabilities.check(req, shape.family, dep.family)
-        ureq = codec.build(dep, req, ctx.headers)
+        try:
+            ureq = codec.build(dep, req, ctx.headers)
+        except orjson.JSONEncodeError as exc:  # e.g. nested past orjson's depth limit
+            raise InvalidRequest(
+                "The request cannot be encoded for the provider: a value is nested too "
+                "deeply or is not JSON.",
+                code="invalid_value",
+            ) from exc
         if req.stream:
             request = ctx.state["http_request"]
             limits = self.settings.stream_limits
@@ -198,7 +219,7 @@ class Gateway:
             )
         return await call_once(ctx, self.pool, codec, ureq, shape, self.chain)
 
-    async def _read_json(self, request: web.Request) -> Any:
+    async def _read_body(self, request: web.Request) -> bytes:
         limit = self.settings.max_body
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(
@@ -206,21 +227,20 @@ class Gateway:
                 code="request_too_large",
             )
         try:
-            raw = await request.read()
+            async with asyncio.timeout(self.settings.body_timeout):
+                raw = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise PayloadTooLarge(
                 f"The request body is larger than the limit of {limit} bytes.",
                 code="request_too_large",
             ) from exc
+        except TimeoutError as exc:
+            raise RequestTimeout(
+                "The request body was not received in time.", code="body_timeout"
+            ) from exc
         if not raw:
             raise InvalidRequest("The request body is empty; expected a JSON object.")
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest(
-                f"The request body is not valid JSON: {exc.args[0] if exc.args else exc}.",
-                code="invalid_json",
-            ) from exc
+        return raw
 
     async def _fail(
         self, ctx: RequestContext, shape: ClientShape, err: PlanoError
@@ -242,9 +262,12 @@ class Gateway:
             headers["retry-after"] = str(max(int(err.retry_after + 0.999), 0))
         if err.status >= 500:
             log.warning("request %s failed: %s %s", ctx.request_id, err.status, err.metric_label)
-        return web.json_response(
+        resp = web.json_response(
             shape.error_body(err), status=err.status, headers=headers, dumps=_dumps
         )
+        if isinstance(err, RequestTimeout):
+            resp.force_close()  # the rest of the body may still come: the stream is spent
+        return resp
 
     async def models(self, _request: web.Request) -> web.Response:
         created = int(self.started)
@@ -265,16 +288,34 @@ class Gateway:
         )
 
     async def not_found(self, request: web.Request) -> web.Response:
-        ctx = RequestContext(request_id=self.new_id(), shape="openai_chat", headers={})
-        shape = SHAPES["openai_chat"]
+        shape = shape_for_path(request.path)
+        ctx = RequestContext(request_id=self.new_id(), shape=shape.name, headers={})
         known = {path for path, _ in ROUTES} | {"/v1/models", "/healthz"}
+        path = request.path if len(request.path) <= 200 else request.path[:200] + "..."
         if request.path in known:
-            err: PlanoError = MethodNotAllowed(
-                f"Method {request.method} is not allowed on {request.path}."
-            )
+            err: PlanoError = MethodNotAllowed(f"Method {request.method} is not allowed on {path}.")
         else:
-            err = NotFound(f"Unknown path {request.path}.", code="unknown_url")
+            err = NotFound(f"Unknown path {path}.", code="unknown_url")
         return self._error(ctx, shape, err)
+
+
+#: Bodies from this size on are parsed off the event loop.
+BIG_BODY = 1024 * 1024
+
+
+def _parse(shape: ClientShape, raw: bytes) -> ChatRequest:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"The request body is not valid JSON: {exc.args[0] if exc.args else exc}.",
+            code="invalid_json",
+        ) from exc
+    req = shape.parse_request(body)
+    req.raw_body = raw
+    if len(raw) >= BIG_BODY:
+        text_size(req)  # measured here, in the parsing thread, rather than on the loop
+    return req
 
 
 def _owner(name: str) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import orjson
@@ -18,11 +20,14 @@ from aiohttp import web
 
 from plano.core.model import (
     ChatResponse,
+    Message,
     StreamError,
     StreamEvent,
     StreamStart,
     TextDelta,
+    TextPart,
     ThinkingDelta,
+    ThinkingPart,
     ToolCallDelta,
     UsageEvent,
 )
@@ -53,7 +58,9 @@ def answer_headers(ctx: RequestContext, model: str | None = None) -> dict[str, s
     h = {"x-request-id": ctx.request_id, "x-plano-overhead-ms": f"{ctx.overhead_ms():.3f}"}
     if dep is not None:
         h["x-plano-provider"] = dep.provider
-        h["x-plano-model"] = model or dep.model_id
+        # The answer's model name comes from the provider: echo it only when it is a sane
+        # header value (a CR/LF would split the response).
+        h["x-plano-model"] = model if model and _header_safe(model) else dep.model_id
         h["x-plano-deployment"] = dep.key
         # Failed attempts so far plus the one answering now (all of them on an error).
         h["x-plano-attempts"] = str(len(ctx.attempts) + (0 if ctx.error else 1))
@@ -62,11 +69,14 @@ def answer_headers(ctx: RequestContext, model: str | None = None) -> dict[str, s
     return h
 
 
+def _header_safe(value: str) -> bool:
+    return len(value) <= 256 and value.isascii() and value.isprintable()
+
+
 async def _error_from(
     codec: Codec, resp: aiohttp.ClientResponse, pool: UpstreamPool, provider: str
 ) -> UpstreamStatusError:
-    body = await pool.read(resp, provider)
-    return codec.decode_error(resp.status, body, resp.headers)
+    return await pool.read_error(codec, resp, provider)  # decoded and scrubbed of secrets
 
 
 async def call_once(
@@ -87,16 +97,17 @@ async def call_once(
             raise await _error_from(codec, resp, pool, dep.provider)
         body = await pool.read(resp, dep.provider)
     ctx.upstream_end_ns = time.perf_counter_ns()
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamProtocolError(
-            f"The provider '{dep.provider}' returned invalid JSON."
-        ) from exc
-    answer: ChatResponse = codec.decode_response(data)
+    if len(body) < BIG_ANSWER:
+        data, answer = _decode(codec, body, dep.provider)
+    else:  # a many-MB answer: decoded off the event loop
+        loop = asyncio.get_running_loop()
+        data, answer = await loop.run_in_executor(None, _decode, codec, body, dep.provider)
     ctx.usage = answer.usage
-    if answer.usage is None:  # the provider reported none: accounting counts this text
-        ctx.output_text.extend(c.message.text() for c in answer.choices)
+    if answer.usage is None or not answer.usage.has_output:
+        # The provider reported none: accounting counts this answer, tool calls and
+        # thinking included (a tool-call-only answer is not free).
+        for c in answer.choices:
+            ctx.output_text.extend(_answer_texts(c.message))
     await chain.on_response(ctx, answer)
     # A filter that rewrites the answer clears ``raw``; then it is rendered anew.
     if shape.family == dep.family and answer.raw is data:
@@ -109,14 +120,41 @@ async def call_once(
     return web.Response(body=out, headers=headers)
 
 
-def _observe(ctx: RequestContext, chain: FilterChain, events: list[StreamEvent]) -> bool:
-    """Account for a batch of events; True when the batch carried nothing but usage."""
-    usage_only = bool(events)
+#: Answers from this size on are decoded in a thread.
+BIG_ANSWER = 1024 * 1024
+
+
+def _decode(codec: Codec, body: bytes, provider: str) -> tuple[Any, ChatResponse]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise UpstreamProtocolError(f"The provider '{provider}' returned invalid JSON.") from exc
+    return data, codec.decode_response(data)
+
+
+def _answer_texts(m: Message) -> list[str]:
+    texts = [p.text for p in m.content if isinstance(p, TextPart | ThinkingPart)]
+    for c in m.tool_calls:
+        texts += (c.name, c.arguments)
+    return texts
+
+
+#: What :func:`_observe` saw in a batch of events.
+_PLAIN, _USAGE_ONLY, _FAILED = 0, 1, 2
+
+
+def _observe(
+    ctx: RequestContext, chain: FilterChain, events: list[StreamEvent], scrub: Callable[[str], str]
+) -> int:
+    """Account for a batch of events: ``_USAGE_ONLY`` when it carried nothing but usage,
+    ``_FAILED`` when it held the provider's in-band error (its message scrubbed of secrets)."""
+    seen = _USAGE_ONLY if events else _PLAIN
     for ev in events:
         if isinstance(ev, UsageEvent):
             ctx.usage = ev.usage
             continue
-        usage_only = False
+        if seen == _USAGE_ONLY:
+            seen = _PLAIN
         if isinstance(ev, TextDelta):
             ctx.output_text.append(ev.text)
             if not ctx.first_token_ns:
@@ -127,8 +165,10 @@ def _observe(ctx: RequestContext, chain: FilterChain, events: list[StreamEvent])
                 ctx.first_token_ns = time.perf_counter_ns()
         elif isinstance(ev, StreamError):
             ctx.status = ev.status
+            ev.message = scrub(ev.message)
+            seen = _FAILED
         chain.on_stream_event(ctx, ev)
-    return usage_only
+    return seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +203,7 @@ class _StreamRelay:
         "parser",
         "renderer",
         "request",
+        "scrub",
         "shape",
     )
 
@@ -173,12 +214,14 @@ class _StreamRelay:
         codec: Codec,
         shape: ClientShape,
         chain: FilterChain,
+        scrub: Callable[[str], str],
     ) -> None:
         dep, req = ctx.deployment, ctx.request
         assert dep is not None and req is not None
         same = shape.family == dep.family
         self.ctx, self.request, self.shape, self.chain, self.dep = ctx, request, shape, chain, dep
         self.codec = codec
+        self.scrub = scrub
         self.drop_usage = same and shape.drop_usage_only(req)
         self.parser = SSEParser()
         self.decoder = codec.stream_decoder()
@@ -210,6 +253,7 @@ class _StreamRelay:
         assert self.out is not None
         if tail:
             await self.out.write(b"".join(tail))
+        self.ctx.answered = True
 
     async def _feed(self, sses: list[SSEEvent]) -> None:
         """Decode, hold or relay one read's events. Events before a broken one still reach
@@ -230,8 +274,18 @@ class _StreamRelay:
             raise
         if batch and self.out is not None:
             await self.out.write(b"".join(batch))
+            if self.renderer is None and self.decoder.done:
+                # The provider's own terminal event is out: the answer is whole even if the
+                # upstream is slow to close its side and the client leaves first.
+                self.ctx.answered = True
 
     def _decode(self, sse: SSEEvent) -> list[StreamEvent]:
+        if not sse.valid:
+            # Relayed as is, it would break a ``charset=utf-8`` stream; non-stream answers
+            # with the same bytes are a 502 too.
+            raise UpstreamProtocolError(
+                f"The provider '{self.dep.provider}' sent a stream event that is not valid UTF-8."
+            )
         try:
             return self.decoder.feed(sse.data, sse.event)
         except PlanoError:
@@ -245,7 +299,7 @@ class _StreamRelay:
     def _hold(self, raw: bytes, events: list[StreamEvent]) -> None:
         for ev in events:
             if isinstance(ev, StreamError):  # failed before anything was sent: fail over
-                raise UpstreamStatusError(ev.message, status=ev.status)
+                raise UpstreamStatusError(self.scrub(ev.message), status=ev.status)
         self.held.append((raw, events))
 
     def _ready(self, events: list[StreamEvent]) -> bool:
@@ -261,12 +315,17 @@ class _StreamRelay:
         self.held = []
 
     def _emit(self, raw: bytes, events: list[StreamEvent], batch: list[bytes]) -> None:
-        usage_only = _observe(self.ctx, self.chain, events)
-        if self.renderer is None:
-            if not (self.drop_usage and usage_only):
-                batch.append(raw)
-        else:
+        seen = _observe(self.ctx, self.chain, events, self.scrub)
+        if self.renderer is not None:
             batch.extend(self.renderer.render(ev) for ev in events)
+        elif seen == _FAILED:
+            # The provider's own error event may echo a key: send the scrubbed one instead.
+            failure = next(e for e in events if isinstance(e, StreamError))
+            err = UpstreamStatusError(failure.message, status=failure.status)
+            err.upstream_type = failure.error_type
+            batch.append(self.shape.stream_error(err))
+        elif not (self.drop_usage and seen == _USAGE_ONLY):
+            batch.append(raw)
 
 
 async def relay_stream(
@@ -284,7 +343,7 @@ async def relay_stream(
     limits = limits or StreamLimits()
     dep = ctx.deployment
     assert dep is not None
-    relay = _StreamRelay(ctx, request, codec, shape, chain)
+    relay = _StreamRelay(ctx, request, codec, shape, chain, pool.scrubber.scrub)
     loop = asyncio.get_running_loop()
     ctx.upstream_start_ns = time.perf_counter_ns()
     first = None if limits.first_token is None else loop.time() + limits.first_token
@@ -308,19 +367,33 @@ async def relay_stream(
             raise map_client_error(exc, dep.provider) from exc
         # The client went away: a logged, accounted event, not a traceback, and never a
         # failure of the deployment (it must not feed its circuit breaker).
-        ctx.client_closed = True
-        ctx.status = 499
+        if not ctx.answered:
+            ctx.client_closed = True
+            ctx.status = 499
         ctx.upstream_end_ns = ctx.end_ns = time.perf_counter_ns()
         if relay.out is None:
             raise asyncio.CancelledError from exc  # nothing to answer: as if cancelled
     except asyncio.CancelledError:
-        ctx.client_closed = True
-        ctx.status = 499
+        if not ctx.answered:
+            ctx.client_closed = True
+            ctx.status = 499
         ctx.upstream_end_ns = ctx.end_ns = time.perf_counter_ns()
         raise
+    finally:
+        _keep_partial_usage(ctx, relay)
     ctx.upstream_end_ns = ctx.end_ns = time.perf_counter_ns()
     assert relay.out is not None
     return relay.out
+
+
+def _keep_partial_usage(ctx: RequestContext, relay: _StreamRelay) -> None:
+    """A stream of the answering attempt that ended without its final usage keeps what the
+    provider did report (Anthropic's input and cache tokens, Gemini's running totals);
+    accounting then counts only what is missing. Attempts that failed over report nothing."""
+    if relay.out is not None and (ctx.usage is None or not ctx.usage.complete):
+        got = relay.decoder.partial_usage()
+        if got is not None and (ctx.usage is None or got.complete):
+            ctx.usage = got
 
 
 def _client_gone(request: web.Request) -> bool:

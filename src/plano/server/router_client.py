@@ -17,6 +17,7 @@ from plano.providers.codec import CODECS
 from plano.providers.transport import UpstreamPool
 from plano.routing.catalog import Deployment
 from plano.routing.fallback import call_with_fallback
+from plano.routing.router import Plan
 from plano.routing.smart import SmartRouter
 
 __all__ = ["GatewayModelCaller"]
@@ -40,9 +41,10 @@ class GatewayModelCaller:
         )
         ctx.labels["plano_internal"] = "preference_router"
         try:
-            answer = await call_with_fallback(
-                ctx, self.router.direct_plan(ctx), self.router, self._attempt
-            )
+            plan = self.router.direct_plan(ctx)
+            if not isinstance(plan, Plan):
+                plan = await plan
+            answer = await call_with_fallback(ctx, plan, self.router, self._attempt)
         except PlanoError as err:
             ctx.status, ctx.error = err.status, err
             raise
@@ -61,7 +63,7 @@ class GatewayModelCaller:
         async with self.pool.open(ureq, dep.provider) as resp:
             body = await self.pool.read(resp, dep.provider)
             if resp.status >= 400:
-                raise codec.decode_error(resp.status, body, resp.headers)
+                raise self.pool.decode_error(codec, resp.status, body, resp.headers)
         ctx.upstream_end_ns = time.perf_counter_ns()
         try:
             answer = codec.decode_response(orjson.loads(body))

@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from plano.accounting.tokens import TokenCounter
-from plano.errors import InvalidRequest, NotFound, PlanoError
+from plano.errors import InvalidRequest, NotFound, PayloadTooLarge, PlanoError
 from plano.state.store import ResponseStore
 from plano.wire import anthropic_answer, anthropic_messages, openai_chat
 
@@ -29,6 +29,11 @@ def count_tokens_routes(counter: TokenCounter) -> list[web.RouteDef]:
         try:
             try:
                 body = orjson.loads(await request.read())
+            except web.HTTPRequestEntityTooLarge as exc:
+                raise PayloadTooLarge(
+                    "The request body is larger than the gateway's limit.",
+                    code="request_too_large",
+                ) from exc
             except orjson.JSONDecodeError as exc:
                 raise InvalidRequest(
                     "The request body is not valid JSON.", code="invalid_json"
@@ -36,8 +41,8 @@ def count_tokens_routes(counter: TokenCounter) -> list[web.RouteDef]:
             req = anthropic_messages.parse_request(body)
         except PlanoError as err:
             return _json(anthropic_answer.error_body(err), err.status)
-        await counter.ready(req.model)  # an exact count, not the start-up estimate
-        return _json({"input_tokens": counter.count_request(req, req.model)})
+        # Counted in a thread: a 9 MB prompt once held every other client for seconds.
+        return _json({"input_tokens": await counter.count_request_async(req, req.model)})
 
     return [web.post("/v1/messages/count_tokens", count_tokens)]
 

@@ -1,8 +1,10 @@
 """A response store in one SQLite file, for state that survives restarts.
 
 All disk IO runs on one dedicated thread (SQLite connections belong to their thread), never on
-the event loop. Records are also kept in a small in-memory LRU that is updated before the disk
-write starts, so a client that chains its next request right after an answer always finds it.
+the event loop. Records are also kept in a small in-memory LRU (bounded by records and bytes)
+that is updated before the disk write starts, so a client that chains its next request right
+after an answer finds it without a disk read; a record too large for that cache is read back from
+disk, after its write (one thread runs both, in order).
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ class SQLiteResponseStore:
         ttl: float = 30 * 24 * 3600.0,
         cache_entries: int = 1000,
         clock: Callable[[], float] = time.time,
+        *,
+        cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.path = path
         self.ttl = ttl
         self._clock = clock
-        self._cache = MemoryResponseStore(cache_entries, ttl, clock)
+        self._cache = MemoryResponseStore(cache_entries, ttl, clock, max_bytes=cache_bytes)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plano-state")
         self._conn: sqlite3.Connection | None = None
         self._writes = 0
@@ -77,13 +81,13 @@ class SQLiteResponseStore:
         if data is None:
             return None
         record = StoredResponse.loads(data)
-        self._cache.store(record)
+        self._cache.store(record, len(data))
         return record
 
     async def put(self, record: StoredResponse) -> None:
-        self._cache.store(record)  # visible at once, before the disk write
-        expires = self._clock() + self.ttl
         data = record.dumps()
+        self._cache.store(record, len(data))  # visible at once, before the disk write
+        expires = self._clock() + self.ttl
         self._writes += 1
         purge = self._writes % _PURGE_EVERY == 0
         now = self._clock()

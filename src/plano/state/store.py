@@ -4,26 +4,35 @@ Each record holds one turn (its input items and the answer as items) and a point
 previous response, so a long conversation costs memory linear in its length; the whole
 conversation is rebuilt by walking the chain (:func:`load_conversation`). Redis or Postgres
 stores implement :class:`ResponseStore` (four methods) and plug in unchanged.
+
+The in-memory store is bounded twice, by records and by bytes (a record's serialized size):
+a count alone would let 10,000 turns of 10 MB each hold 100 GB.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
 from plano.errors import NotFound
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "MemoryResponseStore",
     "ResponseStore",
     "StoredResponse",
     "load_conversation",
 ]
+
+log = logging.getLogger("plano.state")
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,57 +75,110 @@ class ResponseStore(Protocol):
     async def close(self) -> None: ...
 
 
+class _Entry(NamedTuple):
+    expires_at: float
+    record: StoredResponse
+    #: Serialized size, measured once when stored.
+    size: int
+
+
 class MemoryResponseStore:
-    """A bounded LRU with a time-to-live per record; nothing survives a restart."""
+    """A bounded LRU with a time-to-live per record; nothing survives a restart.
+
+    Past ``max_entries`` records or ``max_bytes`` bytes (serialized sizes), the least recently
+    used records are evicted. A record larger than ``max_bytes`` on its own is not kept at all,
+    rather than emptying the store for it.
+    """
 
     def __init__(
         self,
         max_entries: int = 10_000,
         ttl: float = 24 * 3600.0,
         clock: Callable[[], float] = time.time,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        if max_entries < 1 or ttl <= 0:
-            raise ValueError("max_entries must be at least 1 and ttl positive")
+        if max_entries < 1 or max_bytes < 1 or ttl <= 0:
+            raise ValueError("max_entries and max_bytes must be at least 1 and ttl positive")
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.ttl = ttl
         self._clock = clock
-        self._data: OrderedDict[str, tuple[float, StoredResponse]] = OrderedDict()
+        self._data: OrderedDict[str, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._warned_too_large = False
 
     def __len__(self) -> int:
         return len(self._data)
+
+    @property
+    def nbytes(self) -> int:
+        """Serialized size of every record held (expired ones until they are noticed)."""
+        return self._bytes
 
     def peek(self, response_id: str) -> StoredResponse | None:
         """A synchronous :meth:`get` (the SQLite store uses this store as its cache)."""
         hit = self._data.get(response_id)
         if hit is None:
             return None
-        if hit[0] <= self._clock():
-            del self._data[response_id]
+        if hit.expires_at <= self._clock():
+            self.discard(response_id)
             return None
         self._data.move_to_end(response_id)
-        return hit[1]
+        return hit.record
 
-    def store(self, record: StoredResponse) -> None:
-        """A synchronous :meth:`put`; evicts the least recently used records over the cap."""
-        self._data[record.id] = (self._clock() + self.ttl, record)
-        self._data.move_to_end(record.id)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+    def store(self, record: StoredResponse, size: int | None = None) -> bool:
+        """A synchronous :meth:`put`; evicts the least recently used records past either bound.
+
+        ``size`` is the record's serialized size when the caller already has it (the SQLite
+        store does), so a record is serialized once. Returns ``False`` when the record alone is
+        larger than ``max_bytes``: it is not kept, and neither is an older record of that id.
+        """
+        if size is None:
+            size = len(record.dumps())
+        self.discard(record.id)
+        if size > self.max_bytes:
+            return False
+        self._data[record.id] = _Entry(self._clock() + self.ttl, record, size)
+        self._bytes += size
+        # The new record fits on its own, so this stops before reaching it.
+        while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
+            _, evicted = self._data.popitem(last=False)
+            self._bytes -= evicted.size
+        return True
 
     def discard(self, response_id: str) -> bool:
-        return self._data.pop(response_id, None) is not None
+        entry = self._data.pop(response_id, None)
+        if entry is None:
+            return False
+        self._bytes -= entry.size
+        return True
 
     async def get(self, response_id: str) -> StoredResponse | None:
         return self.peek(response_id)
 
     async def put(self, record: StoredResponse) -> None:
-        self.store(record)
+        size = len(record.dumps())
+        if self.store(record, size):
+            return
+        # Once at warning: a client sending many huge turns should not flood the log.
+        level = logging.DEBUG if self._warned_too_large else logging.WARNING
+        self._warned_too_large = True
+        log.log(
+            level,
+            "response %s is %d bytes, more than the response store's limit of %d bytes; "
+            "it is not stored, so it cannot be continued or read back",
+            record.id,
+            size,
+            self.max_bytes,
+        )
 
     async def delete(self, response_id: str) -> bool:
         return self.discard(response_id)
 
     async def close(self) -> None:
         self._data.clear()
+        self._bytes = 0
 
 
 async def load_conversation(

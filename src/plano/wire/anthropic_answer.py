@@ -86,6 +86,9 @@ def decode_usage(u: Any) -> Usage | None:
         return None
     read = int(u.get("cache_read_input_tokens") or 0)
     write = int(u.get("cache_creation_input_tokens") or 0)
+    # ``cache_creation`` splits the writes by lifetime; one-hour writes cost more.
+    split = u.get("cache_creation")
+    hour = int(split.get("ephemeral_1h_input_tokens") or 0) if isinstance(split, dict) else 0
     details = u.get("output_tokens_details") or {}
     return Usage(
         input_tokens=int(u.get("input_tokens") or 0) + read + write,
@@ -93,6 +96,7 @@ def decode_usage(u: Any) -> Usage | None:
         cache_read_tokens=read,
         cache_write_tokens=write,
         reasoning_tokens=int(details.get("thinking_tokens") or 0),
+        cache_write_1h_tokens=min(hour, write) if write else hour,
     )
 
 
@@ -104,6 +108,11 @@ def render_usage(u: Usage) -> dict[str, Any]:
         "cache_read_input_tokens": u.cache_read_tokens,
         "output_tokens": u.output_tokens,
     }
+    if u.cache_write_1h_tokens:
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": max(u.cache_write_tokens - u.cache_write_1h_tokens, 0),
+            "ephemeral_1h_input_tokens": u.cache_write_1h_tokens,
+        }
     if u.reasoning_tokens:
         out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
     return out

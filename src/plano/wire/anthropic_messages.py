@@ -13,8 +13,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from plano.core.model import (
     ChatRequest,
     ImagePart,
@@ -28,13 +26,25 @@ from plano.core.model import (
 )
 from plano.errors import InvalidRequest
 from plano.wire.common import (
+    INTEGER,
+    OBJECT,
+    STRING,
+    Rule,
     arguments_object,
     bad,
+    check,
     data_url,
     forced_tool,
+    invalid,
+    json_text,
+    kind_of,
+    need,
     opt,
+    opt_int,
     opt_list,
+    opt_strings,
     tool_mode,
+    typename,
 )
 
 __all__ = ["DEFAULT_MAX_TOKENS", "SHAPE", "encode_request", "parse_request", "tool_id"]
@@ -43,63 +53,129 @@ SHAPE = "anthropic_messages"
 #: Anthropic requires ``max_tokens``; used when the client (another shape) did not set it.
 DEFAULT_MAX_TOKENS = 4096
 _BAD_ID = re.compile(r"[^a-zA-Z0-9_-]")
+#: Content block types of a message, the betas' included (the client's ``anthropic-beta``
+#: header is forwarded). Text, image, tool use and result and thinking have canonical parts;
+#: the others reach an Anthropic upstream through the raw body, and other families refuse them.
+_BLOCKS = frozenset(
+    (
+        "text",
+        "image",
+        "document",
+        "search_result",
+        "thinking",
+        "redacted_thinking",
+        "tool_use",
+        "tool_result",
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "container_upload",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "mcp_tool_listing",
+        "advisor_tool_result",
+        "compaction",
+        "tool_addition",
+        "tool_removal",
+        "fallback",
+    )
+)
+#: Block types a tool result's content may hold.
+_RESULT_BLOCKS = frozenset(
+    ("text", "image", "document", "search_result", "tool_reference", "browser_state")
+)
+_SYSTEM_BLOCKS = frozenset(("text",))
+_IMAGE_SOURCES = frozenset(("base64", "url", "file"))
+_THINKING = frozenset(("enabled", "disabled", "adaptive", "between_tools"))
+_CHOICES: dict[str, ToolChoice] = {"auto": "auto", "any": "required", "none": "none"}
+_CHOICE_TYPES = frozenset((*_CHOICES, "tool"))
+_OUTPUT_CONFIG: dict[str, Rule] = {
+    "effort": frozenset(("low", "medium", "high", "xhigh", "max")),
+    "format": OBJECT,
+}
+#: Parameters Plano passes on (in the raw body) without reading them: their types are checked.
+_PASSED: dict[str, Rule] = {
+    "cache_control": OBJECT,
+    "container": ((str, dict), "a string or an object"),
+    "diagnostics": OBJECT,
+    "inference_geo": STRING,
+    "output_config": OBJECT,
+    "service_tier": STRING,
+    "speed": STRING,
+    "top_k": INTEGER,
+    "user_profile_id": STRING,
+    "workspace_id": STRING,
+}
 
 
 # ---------------------------------------------------------------- client request
 
 
-def _image(block: dict[str, Any], where: str, opaque: list[str]) -> ImagePart | None:
-    src = block.get("source")
-    if not isinstance(src, dict):
-        raise bad(f"'{where}.source' must be an object.", f"{where}.source")
-    cc = block.get("cache_control")
-    if src.get("type") == "base64":
-        media, data = src.get("media_type"), src.get("data")
-        if not isinstance(media, str) or not isinstance(data, str):
-            raise bad(f"'{where}.source' needs string media_type and data.", f"{where}.source")
+def _image(block: dict[str, Any], at: str, opaque: list[str]) -> ImagePart | None:
+    where = f"{at}.source"
+    src = need(block, "source", OBJECT, at)
+    kind = kind_of(src, where, _IMAGE_SOURCES, "image source")
+    cc = opt(block, "cache_control", dict, "an object", at)
+    if kind == "base64":
+        media, data = need(src, "media_type", STRING, where), need(src, "data", STRING, where)
         return ImagePart(f"data:{media};base64,{data}", cache_control=cc)
-    if src.get("type") == "url" and isinstance(src.get("url"), str):
-        return ImagePart(src["url"], cache_control=cc)
-    opaque.append(f"image source '{src.get('type')}'")
+    if kind == "url":
+        return ImagePart(need(src, "url", STRING, where), cache_control=cc)
+    need(src, "file_id", STRING, where)
+    opaque.append("image source 'file'")
     return None
 
 
-def _content_parts(content: Any, where: str, opaque: list[str]) -> list[Part]:
+def _part(block: dict[str, Any], kind: str, at: str, opaque: list[str]) -> Part | None:
+    """A text or image block as a canonical part; other kinds of block are opaque."""
+    if kind == "text":
+        text = block.get("text")
+        if not isinstance(text, str):
+            raise bad(f"'{at}.text' must be a string.", f"{at}.text")
+        opt(block, "citations", list, "an array", at)
+        return TextPart(text, opt(block, "cache_control", dict, "an object", at))
+    if kind == "image":
+        return _image(block, at, opaque)
+    opaque.append(f"'{kind}' content block")
+    return None
+
+
+def _content_parts(
+    content: Any, where: str, opaque: list[str], kinds: frozenset[str] = _BLOCKS
+) -> list[Part]:
     """Text and image blocks (user content, tool results, system)."""
     if isinstance(content, str):
         return [TextPart(content)]
-    if content is None:
-        return []
     if not isinstance(content, list):
-        raise bad(f"'{where}' must be a string or an array of content blocks.", where)
+        raise bad(
+            f"Invalid type for '{where}': expected a string or an array of content blocks, "
+            f"got {typename(content)}.",
+            where,
+        )
     parts: list[Part] = []
     for j, b in enumerate(content):
         at = f"{where}[{j}]"
-        if not isinstance(b, dict):
-            raise bad(f"'{at}' must be an object.", at)
-        kind = b.get("type")
-        if kind == "text":
-            if not isinstance(b.get("text"), str):
-                raise bad(f"'{at}.text' must be a string.", f"{at}.text")
-            parts.append(TextPart(b["text"], b.get("cache_control")))
-        elif kind == "image":
-            img = _image(b, at, opaque)
-            if img is not None:
-                parts.append(img)
-        else:
-            opaque.append(f"'{kind}' content block")
+        part = _part(b, kind_of(b, at, kinds, "content block"), at, opaque)
+        if part is not None:
+            parts.append(part)
     return parts
 
 
 def _tool_result(b: dict[str, Any], at: str, opaque: list[str]) -> Message:
-    call_id = b.get("tool_use_id")
-    if not isinstance(call_id, str):
-        raise bad(f"'{at}.tool_use_id' must be a string.", f"{at}.tool_use_id")
-    parts = _content_parts(b.get("content"), f"{at}.content", opaque)
-    cc = b.get("cache_control")
+    call_id = need(b, "tool_use_id", STRING, at)
+    content = b.get("content")
+    parts = (
+        [] if content is None else _content_parts(content, f"{at}.content", opaque, _RESULT_BLOCKS)
+    )
+    cc = opt(b, "cache_control", dict, "an object", at)
     if cc is not None and parts and isinstance(parts[-1], TextPart):
         parts[-1].cache_control = cc
-    return Message("tool", parts, tool_call_id=call_id, is_error=b.get("is_error") is True)
+    is_error = opt(b, "is_error", bool, "a boolean", at) is True
+    return Message("tool", parts, tool_call_id=call_id, is_error=is_error)
 
 
 def _user_message(content: Any, where: str, opaque: list[str]) -> list[Message]:
@@ -107,18 +183,26 @@ def _user_message(content: Any, where: str, opaque: list[str]) -> list[Message]:
     if not isinstance(content, list):
         return [Message("user", _content_parts(content, where, opaque))]
     out: list[Message] = []
-    pending: list[Any] = []
+    parts: list[Part] = []
     for j, b in enumerate(content):
-        if isinstance(b, dict) and b.get("type") == "tool_result":
-            if pending:
-                out.append(Message("user", _content_parts(pending, where, opaque)))
-                pending = []
-            out.append(_tool_result(b, f"{where}[{j}]", opaque))
-        else:
-            pending.append(b)
-    if pending or not out:
-        out.append(Message("user", _content_parts(pending, where, opaque)))
+        at = f"{where}[{j}]"
+        kind = kind_of(b, at, _BLOCKS, "content block")
+        if kind == "tool_result":
+            if parts:
+                out.append(Message("user", parts))
+                parts = []
+            out.append(_tool_result(b, at, opaque))
+        elif (part := _part(b, kind, at, opaque)) is not None:
+            parts.append(part)
+    if parts or not out:
+        out.append(Message("user", parts))
     return out
+
+
+def _tool_use(b: dict[str, Any], at: str) -> ToolCall:
+    call_id, name = need(b, "id", STRING, at), need(b, "name", STRING, at)
+    args = opt(b, "input", dict, "an object", at) or {}
+    return ToolCall(call_id, name, json_text(args, f"{at}.input"))
 
 
 def _assistant_message(content: Any, where: str, opaque: list[str]) -> Message:
@@ -127,18 +211,16 @@ def _assistant_message(content: Any, where: str, opaque: list[str]) -> Message:
     msg = Message("assistant")
     for j, b in enumerate(content):
         at = f"{where}[{j}]"
-        kind = b.get("type") if isinstance(b, dict) else None
+        kind = kind_of(b, at, _BLOCKS, "content block")
         if kind == "tool_use":
-            if not isinstance(b.get("id"), str) or not isinstance(b.get("name"), str):
-                raise bad(f"'{at}' needs string id and name.", at)
-            args = orjson.dumps(b.get("input") or {}).decode()
-            msg.tool_calls.append(ToolCall(b["id"], b["name"], args))
+            msg.tool_calls.append(_tool_use(b, at))
         elif kind == "thinking":
-            msg.content.append(ThinkingPart(str(b.get("thinking", "")), b.get("signature")))
+            text = need(b, "thinking", STRING, at)
+            msg.content.append(ThinkingPart(text, opt(b, "signature", str, "a string", at)))
         elif kind == "redacted_thinking":
-            msg.content.append(ThinkingPart("", redacted=str(b.get("data", ""))))
-        else:
-            msg.content.extend(_content_parts([b], where, opaque))
+            msg.content.append(ThinkingPart("", redacted=need(b, "data", STRING, at)))
+        elif (part := _part(b, kind, at, opaque)) is not None:
+            msg.content.append(part)
     return msg
 
 
@@ -146,14 +228,13 @@ def _messages(raw: list[Any], opaque: list[str]) -> list[Message]:
     out: list[Message] = []
     for i, m in enumerate(raw):
         where = f"messages[{i}]"
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
-            raise InvalidRequest(
-                f"'{where}.role' must be 'user' or 'assistant'.",
-                param=f"{where}.role",
-                code="invalid_value",
-            )
-        content = m.get("content")
-        if m["role"] == "user":
+        if not isinstance(m, dict):
+            raise bad(f"Invalid type for '{where}': expected an object, got {typename(m)}.", where)
+        role = m.get("role")
+        if not isinstance(role, str) or role not in ("user", "assistant"):
+            raise invalid(f"'{where}.role' must be 'user' or 'assistant'.", f"{where}.role")
+        content = need(m, "content", ((str, list), "a string or an array of content blocks"), where)
+        if role == "user":
             out.extend(_user_message(content, f"{where}.content", opaque))
         else:
             out.append(_assistant_message(content, f"{where}.content", opaque))
@@ -163,37 +244,66 @@ def _messages(raw: list[Any], opaque: list[str]) -> list[Message]:
 def _tools(raw: list[Any], opaque: list[str]) -> list[Tool]:
     tools = []
     for i, t in enumerate(raw):
-        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
-            raise bad(f"'tools[{i}].name' must be a string.", f"tools[{i}]")
-        if t.get("type") not in (None, "custom"):
-            # Server tools (web search, bash, code execution) run at Anthropic only.
-            opaque.append(f"server tool '{t.get('type')}'")
+        at = f"tools[{i}]"
+        if not isinstance(t, dict):
+            raise bad(f"Invalid type for '{at}': expected an object, got {typename(t)}.", at)
+        kind = opt(t, "type", str, "a string", at)
+        if kind not in (None, "custom"):
+            # Server tools (web search, bash, code execution, toolsets) run at Anthropic only.
+            # Their types are dated versions, added often: any type string is let through.
+            opt(t, "name", str, "a string", at)
+            opaque.append(f"server tool '{kind[:64]}'")
             continue
-        schema = t.get("input_schema") or {}
-        if not isinstance(schema, dict):
-            raise bad(f"'tools[{i}].input_schema' must be an object.", f"tools[{i}]")
-        tools.append(Tool(t["name"], t.get("description"), schema, t.get("cache_control")))
+        name = need(t, "name", STRING, at)
+        schema = opt(t, "input_schema", dict, "an object", at) or {}
+        description = opt(t, "description", str, "a string", at)
+        tools.append(
+            Tool(name, description, schema, opt(t, "cache_control", dict, "an object", at))
+        )
     return tools
 
 
-def _tool_choice(tc: Any) -> tuple[ToolChoice | None, bool | None]:
+def _tool_choice(body: dict[str, Any]) -> tuple[ToolChoice | None, bool | None]:
     """(canonical tool choice, parallel tool calls)."""
+    tc = opt(body, "tool_choice", dict, "an object")
     if tc is None:
         return None, None
-    if not isinstance(tc, dict):
-        raise bad("Invalid type for 'tool_choice': expected an object.", "tool_choice")
-    parallel = False if tc.get("disable_parallel_tool_use") is True else None
-    kind = tc.get("type")
-    if kind == "tool" and isinstance(tc.get("name"), str):
-        return {"name": tc["name"]}, parallel
-    mapped = {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
-    if mapped is None:
-        raise InvalidRequest(
-            "'tool_choice.type' must be auto, any, tool or none.",
-            param="tool_choice",
-            code="invalid_value",
-        )
-    return mapped, parallel
+    kind = kind_of(tc, "tool_choice", _CHOICE_TYPES, "tool choice")
+    disable = opt(tc, "disable_parallel_tool_use", bool, "a boolean", "tool_choice")
+    parallel = False if disable else None
+    if kind == "tool":
+        return {"name": need(tc, "name", STRING, "tool_choice")}, parallel
+    return _CHOICES[kind], parallel
+
+
+def _parse_system(body: dict[str, Any], opaque: list[str]) -> list[Message]:
+    """The system prompt: a string or an array of text blocks."""
+    system = body.get("system")
+    if system is None:
+        return []
+    parts = _content_parts(system, "system", opaque, _SYSTEM_BLOCKS)
+    return [Message("system", parts)] if system else []
+
+
+def _user(body: dict[str, Any]) -> str | None:
+    """``metadata.user_id``, the one field Anthropic's metadata has."""
+    meta = opt(body, "metadata", dict, "an object")
+    if meta is None:
+        return None
+    for key in meta:
+        if key != "user_id":
+            raise invalid(f"'metadata' has only a 'user_id' field, not '{key[:64]}'.", "metadata")
+    user: str | None = opt(meta, "user_id", str, "a string", "metadata")
+    return user
+
+
+def _thinking(body: dict[str, Any]) -> dict[str, Any] | None:
+    thinking: dict[str, Any] | None = opt(body, "thinking", dict, "an object")
+    if thinking is not None:
+        if kind_of(thinking, "thinking", _THINKING, "thinking") == "enabled":
+            need(thinking, "budget_tokens", INTEGER, "thinking")
+        opt(thinking, "display", str, "a string", "thinking")
+    return thinking
 
 
 def parse_request(body: Any) -> ChatRequest:
@@ -205,31 +315,23 @@ def parse_request(body: Any) -> ChatRequest:
         raise InvalidRequest(
             "'messages' is required and must be a non-empty array.", param="messages"
         )
-    max_tokens = opt(body, "max_tokens", int, "an integer")
-    if max_tokens is not None and max_tokens < 1:
-        raise InvalidRequest("'max_tokens' must be at least 1.", param="max_tokens")
+    check(body, _PASSED)
+    check(body.get("output_config") or {}, _OUTPUT_CONFIG, "output_config")
     opaque: list[str] = []
-    system = body.get("system")
-    head = [Message("system", _content_parts(system, "system", opaque))] if system else []
-    stop = opt_list(body, "stop_sequences")
-    if not all(isinstance(s, str) for s in stop):
-        raise bad("'stop_sequences' must be an array of strings.", "stop_sequences")
-    choice, parallel = _tool_choice(body.get("tool_choice"))
-    meta = opt(body, "metadata", dict, "an object") or {}
-    user = meta.get("user_id")
+    choice, parallel = _tool_choice(body)
     return ChatRequest(
         model=opt(body, "model", str, "a string") or "",
-        messages=head + _messages(messages, opaque),
+        messages=_parse_system(body, opaque) + _messages(messages, opaque),
         stream=bool(opt(body, "stream", bool, "a boolean")),
-        max_tokens=max_tokens,
+        max_tokens=opt_int(body, "max_tokens", minimum=1),
         temperature=opt(body, "temperature", (int, float), "a number"),
         top_p=opt(body, "top_p", (int, float), "a number"),
-        stop=stop,
+        stop=opt_strings(body, "stop_sequences"),
         tools=_tools(opt_list(body, "tools"), opaque),
         tool_choice=choice,
         parallel_tool_calls=parallel,
-        user=user if isinstance(user, str) else None,
-        thinking=opt(body, "thinking", dict, "an object"),
+        user=_user(body),
+        thinking=_thinking(body),
         shape=SHAPE,
         raw=body,
         opaque=opaque,

@@ -44,7 +44,7 @@ _STATUS_OF_TYPE = {etype: status for status, etype in ERROR_TYPES.items()}
 class StreamDecoder:
     """Anthropic SSE events to canonical events; ``done`` turns true on ``message_stop``."""
 
-    __slots__ = ("_empty", "_tools", "_usage", "done")
+    __slots__ = ("_empty", "_final", "_tools", "_usage", "done")
 
     def __init__(self) -> None:
         self.done = False
@@ -53,6 +53,16 @@ class StreamDecoder:
         #: tool blocks that have not sent an argument piece yet.
         self._empty: set[int] = set()
         self._usage: dict[str, Any] = {}
+        #: message_delta reported the output side (message_start only has the input side).
+        self._final = False
+
+    def partial_usage(self) -> Usage | None:
+        """What was reported before the stream ended or was cut: message_start's input and
+        cache tokens (output still to be counted), or message_delta's totals."""
+        u = decode_usage(self._usage) if self._usage else None
+        if u is not None:
+            u.has_output = self._final
+        return u
 
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]:
         try:
@@ -74,10 +84,15 @@ class StreamDecoder:
             return self._stop(int(payload.get("index") or 0))
         if kind == "message_delta":
             # message_delta usage is cumulative; absent fields keep message_start's values.
-            usage = payload.get("usage") or {}
-            self._usage.update({k: v for k, v in usage.items() if v is not None})
+            usage = payload.get("usage")
+            if isinstance(usage, dict):
+                self._usage.update({k: v for k, v in usage.items() if v is not None})
+                self._final = True
             stop = (payload.get("delta") or {}).get("stop_reason")
-            u = decode_usage(self._usage) or Usage()
+            u = decode_usage(self._usage) if self._usage else None
+            if u is None:  # nothing reported: accounting counts, never a free answer
+                return [StreamEnd(finish_of(stop))]
+            u.has_output = self._final
             return [StreamEnd(finish_of(stop)), UsageEvent(u)]
         if kind == "message_stop":
             self.done = True

@@ -234,6 +234,8 @@ def decode_usage(meta: Any) -> Usage | None:
         output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
         cache_read_tokens=int(meta.get("cachedContentTokenCount") or 0),
         reasoning_tokens=thoughts,
+        # Early stream chunks may carry only the prompt's count.
+        has_output="candidatesTokenCount" in meta or "thoughtsTokenCount" in meta,
     )
 
 

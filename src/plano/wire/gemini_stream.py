@@ -54,6 +54,10 @@ class StreamDecoder:
         self._id = ""
         self._usage: Usage | None = None
 
+    def partial_usage(self) -> Usage | None:
+        """The last cumulative ``usageMetadata``: it covers every chunk up to that one."""
+        return self._usage
+
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]:
         try:
             chunk = orjson.loads(data)

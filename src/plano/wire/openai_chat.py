@@ -32,12 +32,34 @@ from plano.core.model import (
     Tool,
     ToolCall,
     ToolCallDelta,
+    ToolChoice,
     Usage,
     UsageEvent,
 )
 from plano.core.sse import encode_event
 from plano.errors import InvalidRequest, PlanoError, UpstreamProtocolError
-from plano.wire.common import bad, opt
+from plano.wire.common import (
+    ARRAY,
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    OBJECT,
+    STRING,
+    Kind,
+    Rule,
+    bad,
+    check,
+    json_text,
+    kind_of,
+    missing,
+    need,
+    opt,
+    opt_enum,
+    opt_int,
+    opt_list,
+    opt_strings,
+    string_map,
+)
 
 __all__ = [
     "ChunkRenderer",
@@ -64,96 +86,271 @@ _MODELED = frozenset(
     "model messages stream max_tokens max_completion_tokens temperature top_p stop tools "
     "tool_choice parallel_tool_calls response_format stream_options user metadata".split()
 )
+#: Content part types of this shape. Only text and image_url have canonical parts; the others
+#: reach OpenAI-family upstreams through the raw body, and other families refuse them.
+_PARTS = frozenset(("text", "image_url", "input_audio", "file", "refusal"))
+#: The field each part type the canonical model cannot carry must hold, and its type.
+_OPAQUE_PARTS: dict[str, Kind] = {"input_audio": OBJECT, "file": OBJECT, "refusal": STRING}
+_TOOL_TYPES = frozenset(("function", "custom"))
+_CHOICES = frozenset(("none", "auto", "required"))
+_CHOICE_TYPES = frozenset(("function", "custom", "allowed_tools"))
+_FORMATS = frozenset(("text", "json_object", "json_schema"))
+#: Assistant fields that stand in for content (OpenAI allows ``content`` to be absent then).
+_INSTEAD_OF_CONTENT = ("tool_calls", "function_call", "audio", "refusal")
+_STREAM_OPTIONS: dict[str, Rule] = {"include_usage": BOOLEAN, "include_obfuscation": BOOLEAN}
+_JSON_SCHEMA: dict[str, Rule] = {
+    "name": STRING,
+    "description": STRING,
+    "schema": OBJECT,
+    "strict": BOOLEAN,
+}
+#: Parameters of this shape that Plano passes on (in ``extra``) without reading them: their
+#: types are checked; their values only where every OpenAI-compatible provider agrees on them
+#: (service tiers, for one, differ: Groq has ``on_demand``).
+_PASSED: dict[str, Rule] = {
+    "audio": OBJECT,
+    "frequency_penalty": NUMBER,
+    "function_call": ((str, dict), "a string or an object"),
+    "functions": ARRAY,
+    "logit_bias": OBJECT,
+    "logprobs": BOOLEAN,
+    "moderation": OBJECT,
+    "prediction": OBJECT,
+    "presence_penalty": NUMBER,
+    "prompt_cache_key": STRING,
+    "prompt_cache_options": OBJECT,
+    "prompt_cache_retention": STRING,
+    # OpenAI's efforts, and "default", which Groq documents for its Qwen models.
+    "reasoning_effort": frozenset(
+        ("none", "minimal", "low", "medium", "high", "xhigh", "max", "default")
+    ),
+    "safety_identifier": STRING,
+    "seed": INTEGER,
+    "service_tier": STRING,
+    "store": BOOLEAN,
+    "top_logprobs": INTEGER,
+    "verbosity": frozenset(("low", "medium", "high")),
+    "web_search_options": OBJECT,
+}
 
 
 # ---------------------------------------------------------------- client request
 
 
+def _image(p: dict[str, Any], at: str) -> ImagePart:
+    img = p.get("image_url")
+    if not isinstance(img, dict):
+        img = {"url": img}  # a bare URL string in place of the object, accepted as always
+    url = img.get("url")
+    if not isinstance(url, str):
+        raise bad(f"'{at}.image_url.url' must be a string.", at)
+    return ImagePart(url, opt(img, "detail", str, "a string", f"{at}.image_url"))
+
+
 def _parse_parts(content: list[Any], where: str, opaque: list[str]) -> list[Part]:
     parts: list[Part] = []
     for j, p in enumerate(content):
-        if not isinstance(p, dict):
-            raise bad(f"Invalid type for '{where}[{j}]': expected object.", f"{where}[{j}]")
-        kind = p.get("type")
+        at = f"{where}[{j}]"
+        kind = kind_of(p, at, _PARTS, "content part")
         if kind == "text":
             text = p.get("text")
             if not isinstance(text, str):
-                raise bad(f"'{where}[{j}].text' must be a string.", f"{where}[{j}].text")
-            parts.append(TextPart(text, p.get("cache_control")))
+                raise bad(f"'{at}.text' must be a string.", f"{at}.text")
+            parts.append(TextPart(text, opt(p, "cache_control", dict, "an object", at)))
         elif kind == "image_url":
-            img = p.get("image_url")
-            url = img.get("url") if isinstance(img, dict) else img
-            if not isinstance(url, str):
-                raise bad(f"'{where}[{j}].image_url.url' must be a string.", f"{where}[{j}]")
-            detail = img.get("detail") if isinstance(img, dict) else None
-            parts.append(ImagePart(url, detail))
+            parts.append(_image(p, at))
         else:
-            # Other part types (input_audio, file, refusal) reach OpenAI-family upstreams
-            # through the raw body; other families reject requests that carry them.
+            need(p, kind, _OPAQUE_PARTS[kind], at)
             opaque.append(f"'{kind}' content part")
     return parts
 
 
-def _parse_tool_calls(calls: Any, where: str) -> list[ToolCall]:
+def _parse_tool_calls(calls: Any, where: str, opaque: list[str]) -> list[ToolCall]:
     if not isinstance(calls, list):
         raise bad(f"'{where}' must be an array.", where)
     out = []
     for j, c in enumerate(calls):
-        fn = c.get("function") if isinstance(c, dict) else None
+        at = f"{where}[{j}]"
+        if not isinstance(c, dict):
+            raise bad(f"Invalid type for '{at}': expected an object.", at)
+        # ``type`` may be absent: OpenAI-compatible servers (vLLM, Ollama) default it.
+        kind = opt_enum(c, "type", _TOOL_TYPES, at)
+        call_id = opt(c, "id", str, "a string", at) or ""
+        if kind == "custom":
+            need(need(c, "custom", OBJECT, at), "name", STRING, f"{at}.custom")
+            opaque.append("custom tool call")
+            continue
+        fn = c.get("function")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise bad(f"'{where}[{j}].function.name' must be a string.", f"{where}[{j}]")
-        args = fn.get("arguments", "")
-        if not isinstance(args, str):
-            args = orjson.dumps(args).decode()
-        out.append(ToolCall(str(c.get("id", "")), fn["name"], args))
+            raise bad(f"'{at}.function.name' must be a string.", at)
+        args = fn.get("arguments")
+        if args is None:
+            args = ""
+        elif not isinstance(args, str):
+            # Arguments sent as an object are accepted and kept as JSON text.
+            args = json_text(args, f"{at}.function.arguments")
+        out.append(ToolCall(call_id, fn["name"], args))
     return out
 
 
+def _assistant_fields(m: dict[str, Any], where: str, opaque: list[str]) -> None:
+    """Check the assistant-only fields; those the canonical model cannot carry are opaque."""
+    opt(m, "refusal", str, "a string", where)
+    audio = opt(m, "audio", dict, "an object", where)
+    if audio is not None:
+        need(audio, "id", STRING, f"{where}.audio")
+        opaque.append("assistant audio")
+    call = opt(m, "function_call", dict, "an object", where)
+    if call is not None:
+        need(call, "name", STRING, f"{where}.function_call")
+        need(call, "arguments", STRING, f"{where}.function_call")
+        opaque.append("assistant function_call")
+
+
+def _parse_content(m: dict[str, Any], role: str, where: str, opaque: list[str]) -> list[Part]:
+    content = m.get("content")
+    if isinstance(content, str):
+        return [TextPart(content)]
+    if isinstance(content, list):
+        return _parse_parts(content, f"{where}.content", opaque)
+    if content is not None:
+        raise bad(
+            f"Invalid type for '{where}.content': expected a string or an array of parts.",
+            f"{where}.content",
+        )
+    # Only an assistant turn that says something else (a call, a refusal) may lack content.
+    if role != "assistant" or not any(m.get(k) for k in _INSTEAD_OF_CONTENT):
+        raise missing(f"{where}.content", f"a {role} message needs a string or an array of parts")
+    return []
+
+
+#: Roles whose message is fully described by ``{"role", "content": "<text>"}``.
+_PLAIN_ROLES = frozenset(("system", "developer", "user", "assistant"))
+
+
 def _parse_message(m: Any, i: int, opaque: list[str]) -> Message:
+    # Fast path for the messages that make up most of a long conversation: a role and a
+    # string (plus the call id of a tool result). Same checks, fewer calls per message.
+    if type(m) is dict:
+        content = m.get("content")
+        role = m.get("role")
+        n = len(m)
+        if type(content) is str:
+            if n == 2 and type(role) is str and role in _PLAIN_ROLES:
+                return Message(role, [TextPart(content)])  # type: ignore[arg-type]
+            if n == 3 and role == "tool" and type(call := m.get("tool_call_id")) is str:
+                return Message("tool", [TextPart(content)], [], call)
+        if n == 3 and role == "assistant" and (calls := _plain_calls(m.get("tool_calls"))):
+            if content is None or content == "":
+                return Message("assistant", [], calls)
+            if type(content) is str:
+                return Message("assistant", [TextPart(content)], calls)
+    return _parse_message_fully(m, i, opaque)
+
+
+def _plain_calls(calls: Any) -> list[ToolCall] | None:
+    """Tool calls in their usual form (``id``, ``type: function``, ``function`` with a name
+    and string arguments, nothing else), or ``None`` for the full parse to check."""
+    if type(calls) is not list or not calls:
+        return None
+    out = []
+    for c in calls:
+        if type(c) is not dict or len(c) != 3 or c.get("type") != "function":
+            return None
+        call_id, fn = c.get("id"), c.get("function")
+        if type(call_id) is not str or type(fn) is not dict or len(fn) != 2:
+            return None
+        name, args = fn.get("name"), fn.get("arguments")
+        if type(name) is not str or type(args) is not str:
+            return None
+        out.append(ToolCall(call_id, name, args))
+    return out
+
+
+def _parse_message_fully(m: Any, i: int, opaque: list[str]) -> Message:
     where = f"messages[{i}]"
     if not isinstance(m, dict):
         raise bad(f"Invalid type for '{where}': expected an object.", where)
     role = m.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise InvalidRequest(
             f"Invalid value for '{where}.role': expected one of "
             "system, developer, user, assistant, tool.",
             param=f"{where}.role",
             code="invalid_value",
         )
-    content = m.get("content")
-    if isinstance(content, str):
-        parts: list[Part] = [TextPart(content)]
-    elif isinstance(content, list):
-        parts = _parse_parts(content, f"{where}.content", opaque)
-    elif content is None:
-        parts = []
-    else:
-        raise bad(
-            f"Invalid type for '{where}.content': expected a string or an array of parts.",
-            f"{where}.content",
-        )
+    parts = _parse_content(m, role, where, opaque)
     reasoning = m.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
         parts.insert(0, ThinkingPart(reasoning))
-    calls = _parse_tool_calls(m["tool_calls"], f"{where}.tool_calls") if m.get("tool_calls") else []
-    name = m.get("name")
-    return Message(
-        role, parts, calls, m.get("tool_call_id"), name if isinstance(name, str) else None
-    )
+    calls: list[ToolCall] = []
+    if role == "assistant":
+        _assistant_fields(m, where, opaque)
+        if m.get("tool_calls") is not None:
+            calls = _parse_tool_calls(m["tool_calls"], f"{where}.tool_calls", opaque)
+    # Required by OpenAI, but OpenAI-compatible servers accept a tool result without it; the
+    # translations then pair results with calls by order.
+    call_id = opt(m, "tool_call_id", str, "a string", where) if role == "tool" else None
+    name = opt(m, "name", str, "a string", where)
+    return Message(role, parts, calls, call_id, name)  # type: ignore[arg-type]
 
 
-def _parse_tools(tools: list[Any]) -> list[Tool]:
+def _parse_tools(tools: list[Any], opaque: list[str]) -> list[Tool]:
     out = []
     for i, t in enumerate(tools):
-        fn = t.get("function") if isinstance(t, dict) else None
+        at = f"tools[{i}]"
+        if not isinstance(t, dict):
+            raise bad(f"Invalid type for '{at}': expected an object.", at)
+        if opt_enum(t, "type", _TOOL_TYPES, at) == "custom":
+            need(need(t, "custom", OBJECT, at), "name", STRING, f"{at}.custom")
+            opaque.append("custom tool")
+            continue
+        fn = t.get("function")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise bad(f"'tools[{i}].function.name' must be a string.", f"tools[{i}]")
-        params = fn.get("parameters") or {}
-        if not isinstance(params, dict):
-            raise bad(f"'tools[{i}].function.parameters' must be an object.", f"tools[{i}]")
-        out.append(Tool(fn["name"], fn.get("description"), params))
+            raise bad(f"'{at}.function.name' must be a string.", at)
+        params = fn.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise bad(f"'{at}.function.parameters' must be an object.", at)
+        opt(fn, "strict", bool, "a boolean", f"{at}.function")
+        description = opt(fn, "description", str, "a string", f"{at}.function")
+        out.append(Tool(fn["name"], description, params or {}))
     return out
+
+
+def _parse_tool_choice(body: dict[str, Any], opaque: list[str]) -> ToolChoice | None:
+    choice = opt(body, "tool_choice", (str, dict), "a string or an object")
+    if isinstance(choice, str):
+        return opt_enum(body, "tool_choice", _CHOICES)
+    if choice is None:
+        return None
+    kind = kind_of(choice, "tool_choice", _CHOICE_TYPES, "tool choice")
+    # Each form names its details under its type: {"type": "function", "function": {...}}.
+    details = need(choice, kind, OBJECT, "tool_choice")
+    if kind == "function":
+        need(details, "name", STRING, "tool_choice.function")
+        return choice  # type: ignore[no-any-return]
+    opaque.append(f"tool_choice '{kind}'")
+    return None
+
+
+def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    fmt: dict[str, Any] | None = opt(body, "response_format", dict, "an object")
+    if (
+        fmt is not None
+        and kind_of(fmt, "response_format", _FORMATS, "response format") == "json_schema"
+    ):
+        schema = need(fmt, "json_schema", OBJECT, "response_format")
+        check(schema, _JSON_SCHEMA, "response_format.json_schema")
+    return fmt
+
+
+def _stop(body: dict[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        return [stop]
+    if stop is not None and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise bad("Invalid type for 'stop': expected a string or an array of strings.", "stop")
+    return stop or []
 
 
 def parse_request(body: Any) -> ChatRequest:
@@ -166,40 +363,32 @@ def parse_request(body: Any) -> ChatRequest:
         raise InvalidRequest(
             "'messages' is required and must be a non-empty array.", param="messages"
         )
-    stream = bool(opt(body, "stream", bool, "a boolean"))
     max_tokens = None
     for key in ("max_tokens", "max_completion_tokens"):  # both checked; the newer name wins
-        value = opt(body, key, int, "an integer")
-        if value is not None and value < 1:
-            raise InvalidRequest(f"'{key}' must be at least 1.", param=key)
+        value = opt_int(body, key, minimum=1)
         if value is not None:
             max_tokens = value
-    stop = body.get("stop")
-    if isinstance(stop, str):
-        stop = [stop]
-    elif stop is not None and not (
-        isinstance(stop, list) and all(isinstance(s, str) for s in stop)
-    ):
-        raise bad("Invalid type for 'stop': expected a string or an array of strings.", "stop")
-    tools = opt(body, "tools", list, "an array")
     opts = opt(body, "stream_options", dict, "an object") or {}
-    metadata = opt(body, "metadata", dict, "an object") or {}
+    check(opts, _STREAM_OPTIONS, "stream_options")
+    check(body, _PASSED)
+    opt_int(body, "n", minimum=1)
+    opt_strings(body, "modalities")
     opaque: list[str] = []
     return ChatRequest(
         model=model,
         messages=[_parse_message(m, i, opaque) for i, m in enumerate(messages)],
-        stream=stream,
+        stream=bool(opt(body, "stream", bool, "a boolean")),
         max_tokens=max_tokens,
         temperature=opt(body, "temperature", (int, float), "a number"),
         top_p=opt(body, "top_p", (int, float), "a number"),
-        stop=stop or [],
-        tools=_parse_tools(tools) if tools else [],
-        tool_choice=opt(body, "tool_choice", (str, dict), "a string or an object"),
+        stop=_stop(body),
+        tools=_parse_tools(opt_list(body, "tools"), opaque),
+        tool_choice=_parse_tool_choice(body, opaque),
         parallel_tool_calls=opt(body, "parallel_tool_calls", bool, "a boolean"),
-        response_format=opt(body, "response_format", dict, "an object"),
-        include_usage=bool(opts.get("include_usage")),
+        response_format=_response_format(body),
+        include_usage=opts.get("include_usage") is True,
         user=opt(body, "user", str, "a string"),
-        metadata={str(k): str(v) for k, v in metadata.items()},
+        metadata=string_map(body),
         extra={k: v for k, v in body.items() if k not in _MODELED},
         shape=SHAPE,
         raw=body,
@@ -416,6 +605,11 @@ class StreamDecoder:
     def __init__(self) -> None:
         self.done = False
         self.started = False
+
+    @staticmethod
+    def partial_usage() -> Usage | None:
+        """OpenAI reports usage only in the last chunk."""
+        return None
 
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]:
         if data == "[DONE]":

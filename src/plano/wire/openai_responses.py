@@ -24,7 +24,28 @@ from plano.core.model import (
     ToolChoice,
 )
 from plano.errors import InvalidRequest, UnsupportedCapability
-from plano.wire.common import bad, forced_tool, opt, opt_list
+from plano.wire.common import (
+    ARRAY,
+    BOOLEAN,
+    INTEGER,
+    OBJECT,
+    STRING,
+    Kind,
+    Rule,
+    bad,
+    check,
+    forced_tool,
+    invalid,
+    kind_of,
+    need,
+    opt,
+    opt_enum,
+    opt_int,
+    opt_list,
+    opt_strings,
+    string_map,
+    typename,
+)
 
 __all__ = [
     "SHAPE",
@@ -39,30 +60,106 @@ __all__ = [
 ]
 
 SHAPE = "openai_responses"
-_TEXT_PARTS = frozenset(("input_text", "output_text", "text", "summary_text"))
+#: Content part types of input messages, and those that carry text. ``text`` is not the API's;
+#: Plano has always read it as text, so it stays accepted.
+_TEXT_PARTS = frozenset(("input_text", "output_text", "text"))
+_PARTS = frozenset((*_TEXT_PARTS, "refusal", "input_image", "input_file", "input_audio"))
+#: Content part types of a function call's output.
+_OUTPUT_PARTS = frozenset(("input_text", "input_image", "input_file"))
 _ROLES = frozenset(("user", "assistant", "system", "developer"))
+#: Input item types of this API. Messages, function calls and their outputs and reasoning
+#: have canonical forms; the others (hosted tools' calls, MCP, shell, ...) reach a Responses
+#: upstream through the raw body, and other families refuse them.
+_ITEMS = frozenset(
+    (
+        "message",
+        "function_call",
+        "function_call_output",
+        "reasoning",
+        "item_reference",
+        "file_search_call",
+        "computer_call",
+        "computer_call_output",
+        "web_search_call",
+        "tool_search_call",
+        "tool_search_output",
+        "additional_tools",
+        "configuration_update",
+        "compaction",
+        "compaction_trigger",
+        "image_generation_call",
+        "code_interpreter_call",
+        "local_shell_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "mcp_call",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "program",
+        "program_output",
+    )
+)
+_CONTENT: Kind = ((str, list), "a string or an array of content parts")
+_CHOICES = frozenset(("auto", "none", "required"))
+_FORMATS = frozenset(("text", "json_object", "json_schema"))
+_JSON_SCHEMA: dict[str, Rule] = {
+    "name": STRING,
+    "description": STRING,
+    "schema": OBJECT,
+    "strict": BOOLEAN,
+}
+_REASONING: dict[str, Rule] = {
+    "effort": frozenset(("none", "minimal", "low", "medium", "high", "xhigh", "max")),
+    "summary": STRING,
+    "generate_summary": STRING,
+}
+#: Parameters Plano passes on (in the raw body) without reading them: their types are checked.
+_PASSED: dict[str, Rule] = {
+    "context_management": ARRAY,
+    "include": ARRAY,
+    "max_tool_calls": INTEGER,
+    "moderation": OBJECT,
+    "prompt": OBJECT,
+    "prompt_cache_key": STRING,
+    "prompt_cache_options": OBJECT,
+    "prompt_cache_retention": STRING,
+    "reasoning": OBJECT,
+    "safety_identifier": STRING,
+    "service_tier": STRING,
+    "stream_options": OBJECT,
+    "text": OBJECT,
+    "top_logprobs": INTEGER,
+    "truncation": frozenset(("auto", "disabled")),
+}
 
 
 # ---------------------------------------------------------------- items -> canonical
 
 
-def _parts(content: Any, where: str, opaque: list[str]) -> list[Part]:
+def _parts(
+    content: Any, where: str, opaque: list[str], kinds: frozenset[str] = _PARTS
+) -> list[Part]:
     if isinstance(content, str):
         return [TextPart(content)]
     if not isinstance(content, list):
         raise bad(f"'{where}' must be a string or an array of content parts.", where)
     parts: list[Part] = []
     for j, p in enumerate(content):
-        kind = p.get("type") if isinstance(p, dict) else None
-        if kind in _TEXT_PARTS and isinstance(p.get("text"), str):
-            parts.append(TextPart(p["text"]))
-        elif kind == "refusal" and isinstance(p.get("refusal"), str):
-            parts.append(TextPart(p["refusal"]))
-        elif kind == "input_image" and isinstance(p.get("image_url"), str):
-            parts.append(ImagePart(p["image_url"], p.get("detail")))
-        elif kind is None:
-            raise bad(f"'{where}[{j}]' must be an object with a 'type'.", f"{where}[{j}]")
-        else:
+        at = f"{where}[{j}]"
+        kind = kind_of(p, at, kinds, "content part")
+        if kind in _TEXT_PARTS:
+            parts.append(TextPart(need(p, "text", STRING, at)))
+        elif kind == "refusal":
+            parts.append(TextPart(need(p, "refusal", STRING, at)))
+        elif kind == "input_image" and (url := opt(p, "image_url", str, "a string", at)):
+            parts.append(ImagePart(url, opt(p, "detail", str, "a string", at)))
+        else:  # files, audio and images by file id
             opaque.append(f"'{kind}' content part")
     return parts
 
@@ -76,45 +173,62 @@ def _assistant(out: list[Message]) -> Message:
     return msg
 
 
-def _item(item: dict[str, Any], at: str, out: list[Message], opaque: list[str]) -> None:
-    kind = item.get("type") or ("message" if "role" in item else None)
+def _message(item: dict[str, Any], at: str, out: list[Message], opaque: list[str]) -> None:
+    role = item.get("role")
+    if not isinstance(role, str) or role not in _ROLES:
+        raise invalid(f"'{at}.role' must be user, assistant, system or developer.", f"{at}.role")
+    content = need(item, "content", _CONTENT, at)
+    parts = _parts(content, f"{at}.content", opaque)
+    last = out[-1] if out else None
+    # An assistant message right after its own reasoning item is one turn.
+    if (
+        role == "assistant"
+        and last is not None
+        and last.role == "assistant"
+        and not (last.tool_calls or last.text())
+    ):
+        last.content.extend(parts)
+    else:
+        out.append(Message(role, parts))  # type: ignore[arg-type]
+
+
+def _reasoning(item: dict[str, Any], at: str) -> Message:
+    texts = []
+    for j, s in enumerate(opt_list(item, "summary", at)):
+        if not isinstance(s, dict):
+            p = f"{at}.summary[{j}]"
+            raise bad(f"Invalid type for '{p}': expected an object, got {typename(s)}.", p)
+        texts.append(need(s, "text", STRING, f"{at}.summary[{j}]"))
+    opt(item, "content", list, "an array", at)  # raw reasoning text: checked, not carried
+    sig = opt(item, "encrypted_content", str, "a string", at)
+    return Message("assistant", [ThinkingPart(" ".join(texts), sig or None)])
+
+
+def _item_kind(item: Any, at: str) -> str:
+    if isinstance(item, dict) and item.get("type") is None:
+        # ``type`` may be left out of a message (it has a role) and an item reference (an id).
+        if "role" in item:
+            return "message"
+        if "id" in item:
+            return "item_reference"
+    return kind_of(item, at, _ITEMS, "input item")
+
+
+def _item(item: Any, at: str, out: list[Message], opaque: list[str]) -> None:
+    kind = _item_kind(item, at)
     if kind == "message":
-        role = item.get("role")
-        if role not in _ROLES:
-            raise InvalidRequest(
-                f"'{at}.role' must be user, assistant, system or developer.",
-                param=f"{at}.role",
-                code="invalid_value",
-            )
-        parts = _parts(item.get("content"), f"{at}.content", opaque)
-        last = out[-1] if out else None
-        # An assistant message right after its own reasoning item is one turn.
-        if (
-            role == "assistant"
-            and last is not None
-            and last.role == "assistant"
-            and not (last.tool_calls or last.text())
-        ):
-            last.content.extend(parts)
-        else:
-            out.append(Message(role, parts))
+        _message(item, at, out, opaque)
     elif kind == "function_call":
-        if not isinstance(item.get("call_id"), str) or not isinstance(item.get("name"), str):
-            raise bad(f"'{at}' needs string call_id and name.", at)
-        args = item.get("arguments")
-        call = ToolCall(item["call_id"], item["name"], args if isinstance(args, str) else "")
-        _assistant(out).tool_calls.append(call)
+        call_id, name = need(item, "call_id", STRING, at), need(item, "name", STRING, at)
+        args = opt(item, "arguments", str, "a string", at) or ""
+        _assistant(out).tool_calls.append(ToolCall(call_id, name, args))
     elif kind == "function_call_output":
-        if not isinstance(item.get("call_id"), str):
-            raise bad(f"'{at}.call_id' must be a string.", f"{at}.call_id")
-        parts = _parts(item.get("output", ""), f"{at}.output", opaque)
-        out.append(Message("tool", parts, tool_call_id=item["call_id"]))
+        call_id = need(item, "call_id", STRING, at)
+        output = need(item, "output", _CONTENT, at)
+        parts = _parts(output, f"{at}.output", opaque, _OUTPUT_PARTS)
+        out.append(Message("tool", parts, tool_call_id=call_id))
     elif kind == "reasoning":
-        summary = " ".join(
-            s["text"] for s in item.get("summary") or () if isinstance(s, dict) and "text" in s
-        )
-        sig = item.get("encrypted_content")
-        out.append(Message("assistant", [ThinkingPart(summary, sig if sig else None)]))
+        out.append(_reasoning(item, at))
     else:
         opaque.append(f"'{kind}' input item")
 
@@ -124,8 +238,6 @@ def parse_items(items: Sequence[Any], opaque: list[str], where: str = "input") -
     (parallel calls), each call output becomes a ``tool`` message."""
     out: list[Message] = []
     for j, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise bad(f"'{where}[{j}]' must be an object.", f"{where}[{j}]")
         _item(item, f"{where}[{j}]", out, opaque)
     return out
 
@@ -136,39 +248,50 @@ def parse_items(items: Sequence[Any], opaque: list[str], where: str = "input") -
 def _tools(raw: list[Any], opaque: list[str]) -> list[Tool]:
     tools = []
     for i, t in enumerate(raw):
+        at = f"tools[{i}]"
         if not isinstance(t, dict):
-            raise bad(f"'tools[{i}]' must be an object.", f"tools[{i}]")
-        if t.get("type") != "function":
-            opaque.append(f"hosted tool '{t.get('type')}'")
+            raise bad(f"'{at}' must be an object.", at)
+        kind = need(t, "type", STRING, at)
+        if kind != "function":
+            # Hosted tools run at the provider; new ones come often, so any type passes.
+            opaque.append(f"hosted tool '{kind[:64]}'")
             continue
-        if not isinstance(t.get("name"), str):
-            raise bad(f"'tools[{i}].name' must be a string.", f"tools[{i}].name")
-        params = t.get("parameters") or {}
-        if not isinstance(params, dict):
-            raise bad(f"'tools[{i}].parameters' must be an object.", f"tools[{i}].parameters")
-        tools.append(Tool(t["name"], t.get("description"), params))
+        name = t.get("name")
+        if not isinstance(name, str):
+            raise bad(f"'{at}.name' must be a string.", f"{at}.name")
+        params = t.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise bad(f"'{at}.parameters' must be an object.", f"{at}.parameters")
+        opt(t, "strict", bool, "a boolean", at)
+        tools.append(Tool(name, opt(t, "description", str, "a string", at), params or {}))
     return tools
 
 
-def _tool_choice(tc: Any, opaque: list[str]) -> ToolChoice | None:
-    if tc is None or tc in ("auto", "none", "required"):
-        return tc  # type: ignore[no-any-return]
-    if isinstance(tc, dict) and tc.get("type") == "function" and isinstance(tc.get("name"), str):
-        return {"name": tc["name"]}
-    if isinstance(tc, dict):
-        opaque.append(f"tool_choice '{tc.get('type')}'")
+def _tool_choice(body: dict[str, Any], opaque: list[str]) -> ToolChoice | None:
+    tc = opt(body, "tool_choice", (str, dict), "a string or an object")
+    if isinstance(tc, str):
+        return opt_enum(body, "tool_choice", _CHOICES)
+    if tc is None:
         return None
-    raise bad("'tool_choice' must be auto, none, required or an object.", "tool_choice")
+    kind = need(tc, "type", STRING, "tool_choice")
+    if kind == "function":
+        return {"name": need(tc, "name", STRING, "tool_choice")}
+    # Allowed tools, hosted tools, MCP, custom tools: only a Responses upstream knows them.
+    opaque.append(f"tool_choice '{kind[:64]}'")
+    return None
 
 
-def _response_format(text: Any) -> dict[str, Any] | None:
-    fmt = text.get("format") if isinstance(text, dict) else None
-    if not isinstance(fmt, dict) or fmt.get("type") in (None, "text"):
+def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    text = body.get("text") or {}
+    opt(text, "verbosity", str, "a string", "text")
+    fmt = opt(text, "format", dict, "an object", "text")
+    if fmt is None or kind_of(fmt, "text.format", _FORMATS, "format") == "text":
         return None
-    if fmt.get("type") == "json_schema":
+    if fmt["type"] == "json_schema":
+        check(fmt, _JSON_SCHEMA, "text.format")
         schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
         return {"type": "json_schema", "json_schema": schema}
-    return {"type": str(fmt.get("type"))}
+    return {"type": "json_object"}
 
 
 def _input(body: dict[str, Any], opaque: list[str]) -> list[Message]:
@@ -191,26 +314,25 @@ def parse_request(body: Any) -> ChatRequest:
             )
     opt(body, "previous_response_id", str, "a string")
     opt(body, "store", bool, "a boolean")
+    check(body, _PASSED)
+    check(body.get("reasoning") or {}, _REASONING, "reasoning")
+    opt_strings(body, "include")
     opaque: list[str] = []
     instructions = opt(body, "instructions", str, "a string")
     head = [Message("system", [TextPart(instructions)])] if instructions else []
-    max_tokens = opt(body, "max_output_tokens", int, "an integer")
-    if max_tokens is not None and max_tokens < 1:
-        raise InvalidRequest("'max_output_tokens' must be at least 1.", param="max_output_tokens")
-    meta = opt(body, "metadata", dict, "an object") or {}
     return ChatRequest(
         model=opt(body, "model", str, "a string") or "",
         messages=head + _input(body, opaque),
         stream=bool(opt(body, "stream", bool, "a boolean")),
-        max_tokens=max_tokens,
+        max_tokens=opt_int(body, "max_output_tokens", minimum=1),
         temperature=opt(body, "temperature", (int, float), "a number"),
         top_p=opt(body, "top_p", (int, float), "a number"),
         tools=_tools(opt_list(body, "tools"), opaque),
-        tool_choice=_tool_choice(body.get("tool_choice"), opaque),
+        tool_choice=_tool_choice(body, opaque),
         parallel_tool_calls=opt(body, "parallel_tool_calls", bool, "a boolean"),
-        response_format=_response_format(body.get("text")),
+        response_format=_response_format(body),
         user=opt(body, "user", str, "a string"),
-        metadata={str(k): str(v) for k, v in meta.items()},
+        metadata=string_map(body),
         shape=SHAPE,
         raw=body,
         opaque=opaque,
@@ -247,6 +369,7 @@ def expand(req: ChatRequest, history: list[dict[str, Any]]) -> None:
     past = parse_items(history, opaque, "previous_response")
     at = 1 if req.messages and (req.raw or {}).get("instructions") else 0
     req.messages[at:at] = past
+    req.size = None  # measured before the history was in
     req.opaque.extend(opaque)
     if req.raw is not None:
         raw = {k: v for k, v in req.raw.items() if k != "previous_response_id"}
@@ -254,6 +377,7 @@ def expand(req: ChatRequest, history: list[dict[str, Any]]) -> None:
         kept = [i for i in history if i.get("type") != "reasoning" or i.get("id")]
         raw["input"] = kept + turn_state(req).input
         req.raw = raw
+        req.raw_body = None  # the bytes no longer say what the upstream must receive
 
 
 # ---------------------------------------------------------------- canonical -> items

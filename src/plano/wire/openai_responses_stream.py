@@ -52,6 +52,11 @@ class StreamDecoder:
         #: function_call items whose arguments arrived as deltas.
         self._streamed: set[int] = set()
 
+    @staticmethod
+    def partial_usage() -> Usage | None:
+        """Responses report usage only with the final event."""
+        return None
+
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]:
         try:
             ev = orjson.loads(data)
@@ -77,7 +82,9 @@ class StreamDecoder:
             self.done = True
             resp = ev.get("response") or {}
             finish = finish_of(resp, bool(self._tools))
-            return [StreamEnd(finish), UsageEvent(decode_usage(resp.get("usage")) or Usage())]
+            usage = decode_usage(resp.get("usage"))
+            # No usage reported: no event, so accounting counts (never a free answer).
+            return [StreamEnd(finish)] if usage is None else [StreamEnd(finish), UsageEvent(usage)]
         if kind == "response.failed":
             err = (ev.get("response") or {}).get("error") or {}
             return [StreamError(str(err.get("message") or "The upstream response failed."))]

@@ -21,7 +21,7 @@ from plano.wire import (
     openai_responses_stream,
 )
 
-__all__ = ["ROUTES", "SHAPES", "ClientShape", "StreamRenderer"]
+__all__ = ["ROUTES", "SHAPES", "ClientShape", "StreamRenderer", "shape_for_path"]
 
 
 class StreamRenderer(Protocol):
@@ -105,3 +105,13 @@ ROUTES: list[tuple[str, str]] = [
     ("/v1/responses", "openai_responses"),
     ("/responses", "openai_responses"),
 ]
+
+
+def shape_for_path(path: str) -> ClientShape:
+    """The shape whose errors a client of ``path`` understands (for answers given before or
+    instead of the endpoint's own handler: 404, 405, refused hosts, malformed bodies)."""
+    if path.startswith("/v1/messages"):
+        return SHAPES["anthropic_messages"]
+    if path.startswith(("/v1/responses", "/responses")):
+        return SHAPES["openai_responses"]
+    return SHAPES["openai_chat"]
