@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
-from plano.core.model import StreamEvent
+from plano.core.model import ChatRequest, StreamEvent
 from plano.core.sse import SSEEvent, SSEParser
+from plano.errors import InvalidRequest
 from plano.providers.codec import StreamDecoderLike
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -34,3 +37,18 @@ def decode_all(decoder: StreamDecoderLike, events: list[SSEEvent]) -> list[Strea
     for ev in events:
         out += decoder.feed(ev.data, ev.event)
     return out
+
+
+def refused(parse: Callable[[Any], ChatRequest], body: Any) -> InvalidRequest:
+    """The 400 ``parse`` raises for ``body`` (fails the test when it accepts it)."""
+    with pytest.raises(InvalidRequest) as info:
+        parse(body)
+    return info.value
+
+
+def deep(depth: int) -> Any:
+    """A value nested ``depth`` objects deep."""
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"a": value}
+    return value

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.wire.conftest import deep, refused
 
 from plano.core.model import Message, TextPart
 from plano.errors import InvalidRequest
@@ -36,16 +37,7 @@ def _assistant(*blocks: Any) -> dict[str, Any]:
 
 
 def _invalid(body: Any) -> InvalidRequest:
-    with pytest.raises(InvalidRequest) as info:
-        parse_request(body)
-    return info.value
-
-
-def _deep(depth: int) -> Any:
-    value: Any = "x"
-    for _ in range(depth):
-        value = {"a": value}
-    return value
+    return refused(parse_request, body)
 
 
 _RESULT = {"type": "tool_result", "tool_use_id": "t1", "content": "ok"}
@@ -169,7 +161,7 @@ def test_block_fields_are_type_checked(body: dict[str, Any], param: str) -> None
 
 
 def test_deeply_nested_tool_input_is_a_400() -> None:
-    block = {"type": "tool_use", "id": "t", "name": "f", "input": {"x": _deep(300)}}
+    block = {"type": "tool_use", "id": "t", "name": "f", "input": {"x": deep(300)}}
     assert _invalid(_assistant(block)).param == "messages[1].content[0].input"
 
 
@@ -185,9 +177,9 @@ def test_an_image_by_file_id_is_opaque() -> None:
     ("metadata", "param"),
     [
         ({"user_id": {"id": 1}}, "metadata.user_id"),
-        ({"user_id": _deep(500)}, "metadata.user_id"),
+        ({"user_id": deep(500)}, "metadata.user_id"),
         ({"team": "a"}, "metadata"),
-        ({"user_id": "u", "extra": _deep(500)}, "metadata"),
+        ({"user_id": "u", "extra": deep(500)}, "metadata"),
         ("u", "metadata"),
     ],
 )

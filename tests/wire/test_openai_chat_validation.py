@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.wire.conftest import deep, refused
 
 from plano.core.model import TextPart, ToolCall
 from plano.errors import InvalidRequest
@@ -23,16 +24,7 @@ def _messages(*messages: dict[str, Any]) -> dict[str, Any]:
 
 
 def _invalid(body: Any) -> InvalidRequest:
-    with pytest.raises(InvalidRequest) as info:
-        oc.parse_request(body)
-    return info.value
-
-
-def _deep(depth: int) -> Any:
-    value: Any = "x"
-    for _ in range(depth):
-        value = {"a": value}
-    return value
+    return refused(oc.parse_request, body)
 
 
 _CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
@@ -201,7 +193,7 @@ def test_custom_tool_calls_reach_only_openai_upstreams() -> None:
 
 
 def test_deeply_nested_tool_call_arguments_are_a_400() -> None:
-    fn = {"name": "f", "arguments": _deep(300)}
+    fn = {"name": "f", "arguments": deep(300)}
     msg = {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": fn}]}
     err = _invalid(_messages(msg))
     assert err.param == "messages[0].tool_calls[0].function.arguments"
@@ -219,7 +211,7 @@ def test_arguments_given_as_an_object_are_still_kept_as_json_text() -> None:
 
 
 def test_metadata_deeply_nested_is_a_400() -> None:
-    err = _invalid(_body(metadata={"k": _deep(500)}))
+    err = _invalid(_body(metadata={"k": deep(500)}))
     assert err.param == "metadata.k"
     assert err.code == "invalid_type"
 

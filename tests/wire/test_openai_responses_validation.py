@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.wire.conftest import deep, refused
 
 from plano.core.model import ImagePart, TextPart, ThinkingPart
 from plano.errors import InvalidRequest
@@ -23,16 +24,7 @@ def _items(*items: Any) -> dict[str, Any]:
 
 
 def _invalid(body: Any) -> InvalidRequest:
-    with pytest.raises(InvalidRequest) as info:
-        parse_request(body)
-    return info.value
-
-
-def _deep(depth: int) -> Any:
-    value: Any = "x"
-    for _ in range(depth):
-        value = {"a": value}
-    return value
+    return refused(parse_request, body)
 
 
 # ---------------------------------------------------------------- values used as keys
@@ -218,7 +210,7 @@ def test_stored_history_is_checked_under_its_own_name() -> None:
 
 
 def test_metadata_deeply_nested_is_a_400() -> None:
-    assert _invalid(_body(metadata={"k": _deep(500)})).param == "metadata.k"
+    assert _invalid(_body(metadata={"k": deep(500)})).param == "metadata.k"
 
 
 def test_metadata_limits() -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "ARRAY",
     "BOOLEAN",
     "INTEGER",
+    "JSON_SCHEMA",
     "NUMBER",
     "OBJECT",
     "STRING",
@@ -64,6 +65,15 @@ _META_KEY = 64
 _META_VALUE = 512
 #: Longest piece of a client's value quoted back in an error message.
 _QUOTE = 64
+
+
+#: OpenAI's ``json_schema`` response format (chat and Responses spell it the same way).
+JSON_SCHEMA: dict[str, Rule] = {
+    "name": STRING,
+    "description": STRING,
+    "schema": OBJECT,
+    "strict": BOOLEAN,
+}
 
 
 def path(where: str, key: str) -> str:

@@ -42,6 +42,7 @@ from plano.wire.common import (
     ARRAY,
     BOOLEAN,
     INTEGER,
+    JSON_SCHEMA,
     NUMBER,
     OBJECT,
     STRING,
@@ -98,12 +99,6 @@ _FORMATS = frozenset(("text", "json_object", "json_schema"))
 #: Assistant fields that stand in for content (OpenAI allows ``content`` to be absent then).
 _INSTEAD_OF_CONTENT = ("tool_calls", "function_call", "audio", "refusal")
 _STREAM_OPTIONS: dict[str, Rule] = {"include_usage": BOOLEAN, "include_obfuscation": BOOLEAN}
-_JSON_SCHEMA: dict[str, Rule] = {
-    "name": STRING,
-    "description": STRING,
-    "schema": OBJECT,
-    "strict": BOOLEAN,
-}
 #: Parameters of this shape that Plano passes on (in ``extra``) without reading them: their
 #: types are checked; their values only where every OpenAI-compatible provider agrees on them
 #: (service tiers, for one, differ: Groq has ``on_demand``).
@@ -340,7 +335,7 @@ def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
         and kind_of(fmt, "response_format", _FORMATS, "response format") == "json_schema"
     ):
         schema = need(fmt, "json_schema", OBJECT, "response_format")
-        check(schema, _JSON_SCHEMA, "response_format.json_schema")
+        check(schema, JSON_SCHEMA, "response_format.json_schema")
     return fmt
 
 

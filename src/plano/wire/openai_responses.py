@@ -26,8 +26,8 @@ from plano.core.model import (
 from plano.errors import InvalidRequest, UnsupportedCapability
 from plano.wire.common import (
     ARRAY,
-    BOOLEAN,
     INTEGER,
+    JSON_SCHEMA,
     OBJECT,
     STRING,
     Kind,
@@ -108,12 +108,6 @@ _ITEMS = frozenset(
 _CONTENT: Kind = ((str, list), "a string or an array of content parts")
 _CHOICES = frozenset(("auto", "none", "required"))
 _FORMATS = frozenset(("text", "json_object", "json_schema"))
-_JSON_SCHEMA: dict[str, Rule] = {
-    "name": STRING,
-    "description": STRING,
-    "schema": OBJECT,
-    "strict": BOOLEAN,
-}
 _REASONING: dict[str, Rule] = {
     "effort": frozenset(("none", "minimal", "low", "medium", "high", "xhigh", "max")),
     "summary": STRING,
@@ -288,7 +282,7 @@ def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
     if fmt is None or kind_of(fmt, "text.format", _FORMATS, "format") == "text":
         return None
     if fmt["type"] == "json_schema":
-        check(fmt, _JSON_SCHEMA, "text.format")
+        check(fmt, JSON_SCHEMA, "text.format")
         schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
         return {"type": "json_schema", "json_schema": schema}
     return {"type": "json_object"}
