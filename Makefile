@@ -20,6 +20,7 @@ test: $(STAMP) lint typecheck unit  ## everything CI runs
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports  # the import contract in pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -9,6 +9,7 @@ from plano.errors import (
     AuthenticationError,
     ClientError,
     ConfigError,
+    DeploymentsUnavailable,
     InvalidRequest,
     MethodNotAllowed,
     ModelNotFound,
@@ -49,6 +50,7 @@ IRE = "invalid_request_error"
         (UpstreamTimeout, 504, True, "upstream_timeout", "timeout_error", UpstreamError),
         (UpstreamProtocolError, 502, True, "upstream_protocol", "api_error", UpstreamError),
         (Overloaded, 503, True, "overloaded", "overloaded_error", PlanoError),
+        (DeploymentsUnavailable, 503, True, "no_deployment", "overloaded_error", PlanoError),
         (ConfigError, 500, False, "config", "server_error", PlanoError),
     ],
 )  # fmt: skip

@@ -24,7 +24,10 @@ nothing else formats errors.
     │   ├── UpstreamConnectError    502 connection refused / DNS / TLS
     │   ├── UpstreamTimeout         504
     │   └── UpstreamProtocolError   502 garbage body, broken stream
+    ├── DeploymentRefused           403 a filter refused one deployment; retryable (fallback)
+    ├── ClientClosed                499 the client left before the answer was whole
     ├── Overloaded                  503 in-flight cap reached
+    ├── DeploymentsUnavailable      503 every deployment cooling down or its breaker open
     └── ConfigError                 not an HTTP error: start-up refuses to run
 """
 
@@ -34,8 +37,11 @@ from typing import ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "ClientClosed",
     "ClientError",
     "ConfigError",
+    "DeploymentRefused",
+    "DeploymentsUnavailable",
     "InvalidRequest",
     "MethodNotAllowed",
     "ModelNotFound",
@@ -191,10 +197,37 @@ class UpstreamProtocolError(UpstreamError):
     metric_label = "upstream_protocol"
 
 
+class DeploymentRefused(PlanoError):
+    """A filter refused the deployment an attempt was about to call (a policy, a budget);
+    another deployment may be allowed, so fallback goes on."""
+
+    status = 403
+    retryable = True
+    metric_label = "deployment_refused"
+    error_type = "permission_error"
+
+
+class ClientClosed(PlanoError):
+    """The client left before its answer was whole (nginx's 499); never sent, only recorded."""
+
+    status = 499
+    metric_label = "client_closed"
+    error_type = "client_closed"
+
+
 class Overloaded(PlanoError):
     status = 503
     retryable = True
     metric_label = "overloaded"
+    error_type = "overloaded_error"
+
+
+class DeploymentsUnavailable(PlanoError):
+    """No deployment could be tried: every one is cooling down or its breaker is open."""
+
+    status = 503
+    retryable = True
+    metric_label = "no_deployment"
     error_type = "overloaded_error"
 
 

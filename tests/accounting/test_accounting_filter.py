@@ -12,10 +12,10 @@ from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.core.model import ChatRequest, Message, TextPart, Usage
 from plano.errors import UpstreamConnectError, UpstreamStatusError
-from plano.pipeline.context import Attempt, OutputText, RequestContext
+from plano.pipeline.context import Attempt, OutputText, Principal, RequestContext
 from plano.pipeline.filters import FilterChain
+from plano.providers.deployment import Deployment
 from plano.providers.table import KNOWN_PROVIDERS
-from plano.routing.catalog import Deployment
 
 MS = 1_000_000
 DEP = Deployment(
@@ -115,7 +115,7 @@ async def test_on_complete_writes_a_priced_record(acct: AccountingFilter) -> Non
     ctx.upstream_end_ns = 1_090 * MS
     ctx.first_token_ns = 1_020 * MS
     ctx.end_ns = 1_095 * MS
-    ctx.principal = "team-a"
+    ctx.principal = Principal("team-a", "key")
     await acct.on_complete(ctx)
     assert ctx.cost == Decimal("0.00725")
     (rec,) = acct.ledger.recent

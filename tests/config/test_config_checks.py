@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from plano.config import ModelIndex, ModelProvider, check_config, provider_spec
+from plano.config import ModelNames, ModelProvider, check_config, provider_spec
 from plano.providers.table import KNOWN_PROVIDERS
 
 
@@ -285,10 +285,9 @@ def test_provider_spec_none_when_unknown() -> None:
     assert provider_spec(ModelProvider(model="corp/x")) is None
 
 
-def test_model_index() -> None:
-    index = ModelIndex(
-        [ModelProvider(model="openai/gpt-4o", name="main"), ModelProvider(model="groq/*")]
-    )
+def test_model_names() -> None:
+    entries = [ModelProvider(model="openai/gpt-4o", name="main"), ModelProvider(model="groq/*")]
+    index = ModelNames([(p, p) for p in entries])
     assert index.resolves("openai/gpt-4o")
     assert index.resolves("main")
     assert index.resolves("gpt-4o")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from aiohttp import web
 from tests.conformance.clients import HTTP
 
 from plano.config import check_config
+from plano.pipeline.filters import Filter
 from plano.server.gateway import Gateway
 from plano.server.runner import build_gateway
 from plano.sim import RecordedRequest, SimOptions, SimServer
@@ -121,7 +122,7 @@ _AUTH = ("authorization", "x-api-key", "x-goog-api-key", "anthropic-version")
 
 
 @contextmanager
-def serve(options: SimOptions | None = None) -> Iterator[Env]:
+def serve(options: SimOptions | None = None, filters: Sequence[Filter] = ()) -> Iterator[Env]:
     loop = new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="conformance", daemon=True)
     thread.start()
@@ -133,7 +134,7 @@ def serve(options: SimOptions | None = None) -> Iterator[Env]:
     run(sim.start())
     config, issues = check_config(plano_config(sim.url), {})
     assert config is not None, issues
-    gateway = build_gateway(config)
+    gateway = build_gateway(config, extra_filters=filters)
 
     async def start() -> tuple[web.AppRunner, str]:
         runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None)

@@ -13,8 +13,7 @@ from tests.wire.conftest import FIXTURES, load, sse
 
 from plano.core.assemble import StreamAssembler
 from plano.core.model import ChatRequest, ChatResponse, Message
-from plano.providers import anthropic, gemini, openai_compat, responses  # noqa: F401  (codecs)
-from plano.providers.codec import CODECS
+from plano.providers.registry import CODECS
 from plano.wire.shapes import SHAPES
 
 #: family -> fixture directory, non-stream answers, streams.

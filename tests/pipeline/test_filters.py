@@ -31,8 +31,9 @@ class Recorder(Filter):
     async def on_response(self, ctx: RequestContext, resp: ChatResponse) -> None:
         self.log.append((self.fname, "on_response"))
 
-    def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> None:
+    async def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> list[StreamEvent]:
         self.log.append((self.fname, "on_stream_event"))
+        return [ev]
 
     async def on_complete(self, ctx: RequestContext) -> None:
         self.log.append((self.fname, "on_complete"))
@@ -63,7 +64,7 @@ class Broken(Filter):
     async def on_response(self, ctx: RequestContext, resp: ChatResponse) -> None:
         raise KeyError("k")
 
-    def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> None:
+    async def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> list[StreamEvent]:
         raise ValueError("v")
 
     async def on_complete(self, ctx: RequestContext) -> None:
@@ -81,7 +82,7 @@ class Rejecting(Filter):
     async def on_request(self, ctx: RequestContext) -> None:
         raise PermissionDenied("no")
 
-    def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> None:
+    async def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> list[StreamEvent]:
         raise PermissionDenied("blocked content")
 
 
@@ -99,7 +100,7 @@ async def test_only_overriding_filters_are_registered_per_hook() -> None:
     ctx = _ctx()
     await chain.on_request(ctx)
     await chain.on_response(ctx, _resp())
-    chain.on_stream_event(ctx, TextDelta("x"))
+    await chain.stream_events(ctx, [TextDelta("x")])
     chain.complete(ctx)  # nothing to schedule: no task is created
     assert not chain._tasks
     assert only.calls == 1
@@ -112,15 +113,12 @@ async def test_inherited_hooks_are_never_called(monkeypatch: pytest.MonkeyPatch)
     async def spy(self: Filter, *args: object) -> None:
         called.append("base")
 
-    def spy_sync(self: Filter, *args: object) -> None:
-        called.append("base")
-
     monkeypatch.setattr(Filter, "on_response", spy)
     monkeypatch.setattr(Filter, "on_complete", spy)
-    monkeypatch.setattr(Filter, "on_stream_event", spy_sync)
+    monkeypatch.setattr(Filter, "on_stream_event", spy)
     ctx = _ctx()
     await chain.on_response(ctx, _resp())
-    chain.on_stream_event(ctx, TextDelta("x"))
+    await chain.stream_events(ctx, [TextDelta("x")])
     chain.complete(ctx)
     await asyncio.sleep(0)
     assert called == []
@@ -132,7 +130,7 @@ async def test_hooks_run_in_filter_order() -> None:
     ctx = _ctx()
     await chain.on_request(ctx)
     await chain.on_response(ctx, _resp())
-    chain.on_stream_event(ctx, TextDelta("x"))
+    await chain.stream_events(ctx, [TextDelta("x")])
     assert log == [
         ("a", "on_request"),
         ("b", "on_request"),
@@ -149,7 +147,7 @@ async def test_plano_error_stops_the_chain_and_propagates() -> None:
     with pytest.raises(PermissionDenied):
         await chain.on_request(_ctx())
     with pytest.raises(PermissionDenied):
-        chain.on_stream_event(_ctx(), TextDelta("x"))
+        await chain.stream_events(_ctx(), [TextDelta("x")])
     assert log == []
     assert chain.failures == {}  # an on-purpose rejection is not a failure
 
@@ -163,7 +161,7 @@ async def test_other_exceptions_are_isolated_counted_and_logged(
     with caplog.at_level(logging.ERROR, logger="plano.filters"):
         await chain.on_request(ctx)
         await chain.on_response(ctx, _resp())
-        chain.on_stream_event(ctx, TextDelta("x"))
+        await chain.stream_events(ctx, [TextDelta("x")])
     assert log == [("next", "on_request"), ("next", "on_response"), ("next", "on_stream_event")]
     assert chain.failures["broken"] == 3
     messages = [r.getMessage() for r in caplog.records]
@@ -183,7 +181,7 @@ async def test_fail_closed_filter_turns_a_crash_into_a_plano_error(hook: str) ->
         elif hook == "on_response":
             await chain.on_response(ctx, _resp())
         else:
-            chain.on_stream_event(ctx, TextDelta("x"))
+            await chain.stream_events(ctx, [TextDelta("x")])
     err = info.value
     assert type(err) is PlanoError
     assert err.status == 500

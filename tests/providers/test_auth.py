@@ -6,8 +6,8 @@ import pytest
 from multidict import CIMultiDict
 
 from plano.providers.auth import auth_headers
+from plano.providers.deployment import Deployment
 from plano.providers.table import KNOWN_PROVIDERS
-from plano.routing.catalog import Deployment
 
 
 def _dep(provider: str, key: str | None = "sk-key", passthrough: bool = False) -> Deployment:

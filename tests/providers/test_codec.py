@@ -1,4 +1,4 @@
-"""plano.providers.codec: URL joining, Retry-After parsing, the codec registry."""
+"""plano.providers.codec: URL joining, Retry-After parsing."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import math
 import pytest
 from multidict import CIMultiDict
 
-from plano.providers import openai_compat
-from plano.providers.codec import CODECS, join_url, retry_after
+from plano.providers.codec import join_url, retry_after
 
 V1 = "/v1/chat/completions"
 AZ = "/openai/deployments/d1/chat/completions"
@@ -64,7 +63,3 @@ def test_retry_after_reads_headers_case_insensitively() -> None:
 def test_retry_after_is_finite_and_not_negative(headers: dict[str, str]) -> None:
     value = retry_after(CIMultiDict(headers))
     assert value is None or (math.isfinite(value) and value >= 0)
-
-
-def test_openai_codec_is_registered() -> None:
-    assert isinstance(CODECS["openai"], openai_compat.OpenAICodec)

@@ -10,10 +10,10 @@ from multidict import CIMultiDict
 
 from plano.core.model import ChatRequest, Message, TextPart
 from plano.errors import UpstreamStatusError
+from plano.providers.deployment import Deployment
 from plano.providers.openai_compat import OpenAICodec, parse_error_body
 from plano.providers.table import KNOWN_PROVIDERS, spec_for
-from plano.routing.catalog import Deployment
-from plano.wire import openai_chat
+from plano.wire import openai_chat, openai_chat_answer, openai_chat_stream
 
 CODEC = OpenAICodec()
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "openai"
@@ -147,7 +147,7 @@ def test_decode_error_keeps_status_message_type_code_param_and_retry_after() -> 
     assert err.param is None
     assert err.retry_after == 20.0
     assert err.is_retryable
-    assert openai_chat.error_body(err)["error"]["type"] == "tokens"
+    assert openai_chat_answer.error_body(err)["error"]["type"] == "tokens"
 
 
 def test_decode_error_with_param_and_numeric_code() -> None:
@@ -186,7 +186,7 @@ def test_decode_response_and_stream_decoder_delegate_to_the_wire_module() -> Non
     assert resp.raw is body
     assert resp.choices[0].message.content[0] == TextPart(resp.choices[0].message.text())
     dec = CODEC.stream_decoder()
-    assert isinstance(dec, openai_chat.StreamDecoder)
+    assert isinstance(dec, openai_chat_stream.StreamDecoder)
     assert CODEC.stream_decoder() is not dec  # one decoder per stream
 
 

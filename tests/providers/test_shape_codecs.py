@@ -10,12 +10,12 @@ import pytest
 
 from plano.core.model import ChatRequest
 from plano.providers.anthropic import DEFAULT_VERSION, AnthropicCodec
-from plano.providers.codec import CODECS
+from plano.providers.deployment import Deployment
 from plano.providers.gemini import GeminiCodec
 from plano.providers.openai_compat import OpenAICodec
+from plano.providers.registry import CODECS
 from plano.providers.responses import ResponsesCodec
 from plano.providers.table import KNOWN_PROVIDERS, resolve_spec
-from plano.routing.catalog import Deployment
 from plano.wire import anthropic_messages, openai_chat
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -17,7 +17,6 @@ from aiohttp import web
 
 from plano.core.redact import PLACEHOLDER, SecretScrubber
 from plano.pipeline.filters import FilterChain
-from plano.providers import anthropic, gemini, openai_compat  # noqa: F401  (codecs)
 from plano.providers.transport import Timeouts, UpstreamPool
 from plano.routing.catalog import ModelCatalog
 from plano.server.gateway import Gateway, GatewaySettings

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from plano.errors import ConfigError, InvalidRequest, ModelNotFound
-from plano.providers.table import KNOWN_PROVIDERS
-from plano.routing.catalog import Deployment, ModelCatalog
+from plano.routing.catalog import ModelCatalog
 
 
 @dataclass
@@ -191,34 +190,6 @@ def test_custom_provider_by_interface() -> None:
     )
     d = cat.resolve("acme/model-1")
     assert (d.provider, d.family, d.base_url) == ("acme", "openai", "http://127.0.0.1:1")
-
-
-def test_deployment_with_model() -> None:
-    d = Deployment(
-        name="openai/*",
-        provider="openai",
-        model_id="*",
-        spec=KNOWN_PROVIDERS["openai"],
-        base_url="https://api.openai.com",
-        access_key="sk-k",
-        headers=(("x-a", "b"),),
-        passthrough_auth=True,
-    )
-    w = d.with_model("gpt-5")
-    assert w == Deployment(
-        "openai/gpt-5",
-        "openai",
-        "gpt-5",
-        KNOWN_PROVIDERS["openai"],
-        "https://api.openai.com",
-        "sk-k",
-        (("x-a", "b"),),
-        True,
-        group="openai/*",  # bounded tables and metric labels use the wildcard's key
-    )
-    assert w.metric_key == "openai/*" and w.key == "openai/gpt-5"
-    assert (w.price_provider, w.price_model) == ("openai", "gpt-5")
-    assert d.model_id == "*"  # frozen original unchanged
 
 
 def test_deployment_repr_hides_the_key() -> None:

@@ -16,8 +16,9 @@ from plano.errors import (
     UpstreamTimeout,
 )
 from plano.pipeline.context import RequestContext
+from plano.providers.deployment import Deployment
 from plano.providers.table import KNOWN_PROVIDERS
-from plano.routing.catalog import Deployment, ModelCatalog
+from plano.routing.catalog import ModelCatalog
 from plano.routing.fallback import call_with_fallback
 from plano.routing.router import Plan, StaticRouter
 
@@ -133,7 +134,7 @@ async def test_a_started_stream_stops_fallback() -> None:
     ctx, router = _ctx(), FakeRouter()
 
     async def attempt(ctx: RequestContext, dep: Deployment) -> str:
-        ctx.state["stream"] = object()  # the first byte went out
+        ctx.committed = True  # the first byte went out
         raise UpstreamConnectError("broke mid-stream")
 
     with pytest.raises(UpstreamConnectError):

@@ -8,6 +8,7 @@ import pytest
 from tests.routing.smart_support import FakeClock, ctx, request, router
 
 from plano.errors import (
+    DeploymentsUnavailable,
     InvalidRequest,
     PlanoError,
     UpstreamConnectError,
@@ -15,10 +16,10 @@ from plano.errors import (
     UpstreamTimeout,
 )
 from plano.pipeline.context import RequestContext
+from plano.providers.deployment import Deployment
 from plano.routing import metrics as m
-from plano.routing.catalog import Deployment
 from plano.routing.failures import classify
-from plano.routing.fallback import DeploymentsUnavailable, call_with_fallback
+from plano.routing.fallback import call_with_fallback
 from plano.routing.router import Plan
 
 POOL = {"chat": {"strategy": "round_robin", "deployments": ["mini-a", "mini-b"]}}
@@ -200,7 +201,7 @@ async def test_no_fallback_once_the_stream_started() -> None:
     r = router(FakeClock(), model_pools=POOL)
 
     async def started_then_failed(c: RequestContext, dep: Deployment) -> str:
-        c.state["stream"] = object()
+        c.committed = True
         raise UpstreamTimeout("idle")
 
     c = ctx(request("chat", stream=True))

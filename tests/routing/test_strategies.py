@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from plano.providers.deployment import Deployment
 from plano.providers.table import KNOWN_PROVIDERS
-from plano.routing.catalog import Deployment
 from plano.routing.strategies import Member, Signals, order
 
 

@@ -23,7 +23,6 @@ from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.core.sse import SSEParser
 from plano.pipeline.filters import FilterChain
-from plano.providers import openai_compat  # noqa: F401  (registers the codec)
 from plano.providers.transport import Timeouts, UpstreamPool
 from plano.routing.catalog import ModelCatalog
 from plano.server.admin import admin_routes

@@ -35,7 +35,6 @@ from tests.server.support import (
 from plano.accounting.filter import AccountingFilter
 from plano.accounting.pricing import PriceBook
 from plano.core.model import Usage
-from plano.providers import openai_compat  # noqa: F401  (registers the codec)
 from plano.providers.transport import Timeouts
 from plano.server.gateway import GatewaySettings
 

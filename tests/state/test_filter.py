@@ -20,8 +20,8 @@ from plano.core.model import (
 )
 from plano.errors import NotFound
 from plano.pipeline.context import RequestContext
+from plano.providers.deployment import Deployment
 from plano.providers.table import KNOWN_PROVIDERS, resolve_spec
-from plano.routing.catalog import Deployment
 from plano.state import MemoryResponseStore, ResponsesStateFilter, StoredResponse
 from plano.wire import openai_chat, openai_responses
 
@@ -106,7 +106,7 @@ async def test_streams_are_stored_only_when_complete(store: MemoryResponseStore)
         ctx = ctx_for({"input": "hi"}, ANTHROPIC, stream=True)
         await f.on_request(ctx)
         for ev in events:
-            f.on_stream_event(ctx, ev)
+            f.on_stream_seen(ctx, ev)
         await f.on_complete(ctx)
         rec = await store.get(ctx.request.answer_id or "")  # type: ignore[union-attr]
         assert (rec is not None) == bool(stored)

@@ -14,7 +14,7 @@ from plano.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
 )
-from plano.wire import anthropic_answer, openai_chat
+from plano.wire import anthropic_answer, openai_chat_answer
 from plano.wire.anthropic_answer import decode_response, decode_usage, render_response
 
 
@@ -29,7 +29,7 @@ def test_usage_folds_cache_into_input_and_back() -> None:
 
 
 def test_openai_usage_rendered_for_anthropic_clients_excludes_cached() -> None:
-    u = openai_chat.decode_usage(
+    u = openai_chat_answer.decode_usage(
         {
             "prompt_tokens": 100,
             "completion_tokens": 9,
@@ -55,7 +55,9 @@ def test_decode_tool_use_with_thinking() -> None:
 
 
 def test_render_to_openai_chat_client() -> None:
-    out = openai_chat.render_response(decode_response(load("anthropic", "message_tool_use.json")))
+    out = openai_chat_answer.render_response(
+        decode_response(load("anthropic", "message_tool_use.json"))
+    )
     msg = out["choices"][0]["message"]
     assert out["choices"][0]["finish_reason"] == "tool_calls"
     assert len(msg["tool_calls"]) == 2 and msg["content"].startswith("I'll check")

@@ -19,7 +19,7 @@ from plano.core.model import (
     UsageEvent,
 )
 from plano.errors import UpstreamProtocolError, UpstreamTimeout
-from plano.wire import openai_chat
+from plano.wire import openai_chat_stream
 from plano.wire.anthropic_stream import EventRenderer, StreamDecoder, stream_error
 
 
@@ -77,7 +77,7 @@ def _names(data: bytes) -> list[str]:
 
 def test_render_openai_tool_stream_for_anthropic_client() -> None:
     events = decode_all(
-        openai_chat.StreamDecoder(), sse("openai", "chat_completion_tool_calls_stream.sse")
+        openai_chat_stream.StreamDecoder(), sse("openai", "chat_completion_tool_calls_stream.sse")
     )
     data = _render(events)
     names = _names(data)

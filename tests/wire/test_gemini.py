@@ -10,7 +10,7 @@ from tests.wire.conftest import load
 
 from plano.core.model import Usage
 from plano.errors import InvalidRequest
-from plano.wire import anthropic_answer, anthropic_messages, gemini, openai_chat
+from plano.wire import anthropic_answer, anthropic_messages, gemini, openai_chat, openai_chat_answer
 from plano.wire.gemini import call_id, decode_response, decode_usage, encode_request
 
 TOOL = {
@@ -171,7 +171,7 @@ def test_decode_parallel_calls_with_stable_ids_and_signature() -> None:
     assert a.choices[0].finish_reason == "tool_calls"
     assert a.usage == Usage(input_tokens=80, output_tokens=80, reasoning_tokens=50)
     # The signature goes back on the first call when the conversation continues.
-    chat = openai_chat.render_response(a)
+    chat = openai_chat_answer.render_response(a)
     assert chat["choices"][0]["message"]["tool_calls"][0]["id"] == calls[0].id
     req = anthropic_messages.parse_request(
         {

@@ -8,7 +8,7 @@ from tests.wire.conftest import load
 
 from plano.core.model import ChatResponse, Choice, Message, TextPart, ToolCall, Usage
 from plano.errors import UpstreamProtocolError
-from plano.wire import openai_chat
+from plano.wire import openai_chat_answer
 from plano.wire.openai_responses_answer import decode_response, render_response, response_id
 
 
@@ -46,7 +46,7 @@ def test_render_for_responses_client() -> None:
 
 
 def test_chat_render_of_responses_answer() -> None:
-    out = openai_chat.render_response(
+    out = openai_chat_answer.render_response(
         decode_response(load("responses", "response_function_call.json"))
     )
     msg = out["choices"][0]["message"]

@@ -24,7 +24,7 @@ from plano.core.model import (
     UsageEvent,
 )
 from plano.errors import UpstreamTimeout
-from plano.wire import anthropic_stream, gemini_stream, openai_chat
+from plano.wire import anthropic_stream, gemini_stream, openai_chat_stream
 from plano.wire.openai_responses_stream import EventRenderer, StreamDecoder, stream_error
 
 
@@ -83,7 +83,7 @@ def test_render_anthropic_thinking_stream_passes_sdk_accumulator() -> None:
 
 def test_render_openai_parallel_tools_round_trip() -> None:
     events = decode_all(
-        openai_chat.StreamDecoder(), sse("openai", "chat_completion_tool_calls_stream.sse")
+        openai_chat_stream.StreamDecoder(), sse("openai", "chat_completion_tool_calls_stream.sse")
     )
     data = _render(events)
     final = _accumulate(data)

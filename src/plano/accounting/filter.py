@@ -16,7 +16,7 @@ from plano.accounting.ledger import Ledger, UsageRecord
 from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.core.model import Usage
-from plano.pipeline.context import RequestContext
+from plano.pipeline.context import ANONYMOUS, RequestContext
 from plano.pipeline.filters import Filter
 
 __all__ = ["AccountingFilter"]
@@ -109,7 +109,7 @@ class AccountingFilter(Filter):
                 ttft_ms=ctx.ttft_ms(),
                 attempts=len(ctx.attempts),
                 error=ctx.error.metric_label if ctx.error is not None else None,
-                principal=ctx.principal,
+                principal=None if ctx.principal is ANONYMOUS else ctx.principal.id,
             )
         )
 

@@ -5,7 +5,7 @@ reads the file the same way, to print every issue. The runtime reads the returne
 :class:`PlanoConfig`.
 """
 
-from plano.config.checks import ModelIndex, check_semantics, provider_spec
+from plano.config.checks import check_semantics, provider_spec
 from plano.config.env import expand_env
 from plano.config.issues import ConfigIssue, Severity
 from plano.config.loader import (
@@ -15,6 +15,7 @@ from plano.config.loader import (
     load_config,
     parse_yaml,
 )
+from plano.config.names import ModelNames, config_names
 from plano.config.schema import (
     VERSIONS,
     GatewaySettings,
@@ -42,13 +43,14 @@ __all__ = [
     "Listener",
     "ListenerAgent",
     "ModelAlias",
-    "ModelIndex",
+    "ModelNames",
     "ModelProvider",
     "PlanoConfig",
     "Severity",
     "check_config",
     "check_config_file",
     "check_semantics",
+    "config_names",
     "expand_env",
     "find_unsupported",
     "json_schema",

@@ -6,55 +6,28 @@ config in one run instead of fixing them one start-up at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from plano.config.issues import ConfigIssue, did_you_mean, format_path
+from plano.config.names import ModelNames, config_names
 from plano.config.routing_checks import check_routing
 from plano.config.schema import Listener, ModelProvider, PlanoConfig
-from plano.providers.table import INTERFACES, KNOWN_PROVIDERS, ProviderSpec, spec_for
+from plano.providers.table import INTERFACES, KNOWN_PROVIDERS, ProviderSpec, resolve_spec
 
-__all__ = ["ModelIndex", "check_semantics", "provider_spec"]
+__all__ = ["check_semantics", "provider_spec"]
 
 _ANY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]", ""})
 
 
 def provider_spec(provider: ModelProvider) -> ProviderSpec | None:
-    """The provider table entry a config entry uses.
+    """The provider table entry a config entry uses (the one its deployments get).
 
-    A provider Plano knows by name wins (``provider_interface`` is then redundant); otherwise
-    ``provider_interface`` declares an unknown, OpenAI/Gemini/Anthropic-speaking provider,
-    which needs ``base_url``. ``None`` when neither applies.
+    A provider Plano knows by name wins (``provider_interface`` is then redundant, except to
+    opt an OpenAI-family provider into the Responses API); otherwise ``provider_interface``
+    declares an unknown, OpenAI/Gemini/Anthropic-speaking provider, which needs ``base_url``.
+    ``None`` when neither applies.
     """
-    known = KNOWN_PROVIDERS.get(provider.provider)
-    if known is not None:
-        return known
-    if provider.provider_interface is None:
-        return None
-    return spec_for(provider.provider, provider.provider_interface)
-
-
-class ModelIndex:
-    """The model names a config declares, for resolving aliases and route candidates."""
-
-    def __init__(self, providers: Iterable[ModelProvider]) -> None:
-        self.names: set[str] = set()
-        self.wildcard_providers: set[str] = set()
-        for provider in providers:
-            if provider.is_wildcard:
-                self.wildcard_providers.add(provider.provider)
-                if provider.name is not None:
-                    self.names.add(provider.name)
-                continue
-            # Plano resolves a model by its full name, its `name`, or its bare model id.
-            self.names.update({provider.model, provider.effective_name, provider.model_id})
-
-    def resolves(self, target: str) -> bool:
-        """Whether ``target`` names a declared model or a model under a ``provider/*``."""
-        if target in self.names:
-            return True
-        prefix, slash, rest = target.partition("/")
-        return bool(slash and rest) and prefix in self.wildcard_providers
+    return resolve_spec(provider.provider, provider.provider_interface)
 
 
 def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
@@ -76,11 +49,11 @@ def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
         issues += _check_provider(provider)
     issues += _check_unique_names(config.model_providers)
     issues += _check_defaults(config.model_providers)
-    index = ModelIndex(config.model_providers)
-    issues += _check_aliases(config, index)
-    issues += _check_routes(config, index)
+    names = config_names(config)
+    issues += _check_aliases(config, names)
+    issues += _check_routes(config, names)
     issues += _check_listeners(config)
-    issues += check_routing(config)
+    issues += check_routing(config, names)
     issues += _check_state_storage(config)
     return issues
 
@@ -197,7 +170,7 @@ def _check_defaults(providers: list[ModelProvider]) -> list[ConfigIssue]:
     ]
 
 
-def _check_aliases(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
+def _check_aliases(config: PlanoConfig, names: ModelNames[ModelProvider]) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     declared = {p.effective_name for p in config.model_providers} | {
         p.model for p in config.model_providers
@@ -210,7 +183,8 @@ def _check_aliases(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
                     f"alias {alias!r} has the same name as a declared model",
                 )
             )
-        if not index.resolves(spec.target) and spec.target not in config.model_pools:
+        # What resolving the alias does: its target names an entry (aliases are one level).
+        if not names.has_entry(spec.target) and spec.target not in config.model_pools:
             issues.append(
                 ConfigIssue(
                     format_path(["model_aliases", alias, "target"]),
@@ -221,8 +195,8 @@ def _check_aliases(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
     return issues
 
 
-def _check_routes(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
-    declared = sorted(index.names)
+def _check_routes(config: PlanoConfig, names: ModelNames[ModelProvider]) -> list[ConfigIssue]:
+    declared = sorted(names.entry_names())
     return [
         ConfigIssue(
             format_path(["routing_preferences", r, "models", m]),
@@ -230,7 +204,7 @@ def _check_routes(config: PlanoConfig, index: ModelIndex) -> list[ConfigIssue]:
         )
         for r, route in enumerate(config.routing_preferences)
         for m, model in enumerate(route.models)
-        if not index.resolves(model)
+        if not names.resolves(model)
         and model not in config.model_aliases
         and model not in config.model_pools
     ]

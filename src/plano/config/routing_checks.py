@@ -9,26 +9,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from plano.config.issues import ConfigIssue, did_you_mean, format_path
-from plano.config.schema import PlanoConfig
+from plano.config.names import ModelNames, config_names
+from plano.config.schema import ModelProvider, PlanoConfig
 
 __all__ = ["check_routing", "router_model"]
 
 
 class _Names:
-    """What a routing reference may name: a declared model, an alias or a pool."""
+    """What a routing reference may name: a pool, an alias (its target is checked where it
+    is declared) or a model as routing resolves it."""
 
-    def __init__(self, config: PlanoConfig) -> None:
-        from plano.config.checks import ModelIndex
-
-        self.index = ModelIndex(config.model_providers)
+    def __init__(self, config: PlanoConfig, models: ModelNames[ModelProvider]) -> None:
+        self.models = models
         self.aliases = set(config.model_aliases)
         self.pools = set(config.model_pools)
 
     def resolves(self, name: str) -> bool:
-        return name in self.pools or name in self.aliases or self.index.resolves(name)
+        return name in self.pools or name in self.aliases or self.models.resolves(name)
 
     def choices(self) -> list[str]:
-        return sorted(self.index.names | self.aliases | self.pools)
+        return sorted(self.models.entry_names() | self.aliases | self.pools)
 
     def issue(
         self, path: list[str | int], name: str, what: str = "a declared model, alias or pool"
@@ -56,8 +56,10 @@ def _router_model_path(config: PlanoConfig) -> list[str | int]:
     return ["overrides", "llm_routing_model"]
 
 
-def check_routing(config: PlanoConfig) -> list[ConfigIssue]:
-    names = _Names(config)
+def check_routing(
+    config: PlanoConfig, models: ModelNames[ModelProvider] | None = None
+) -> list[ConfigIssue]:
+    names = _Names(config, models if models is not None else config_names(config))
     issues = _check_pools(config, names)
     issues += _check_rules(config, names)
     issues += _check_fallback(config, names)
@@ -80,7 +82,7 @@ def _check_pools(config: PlanoConfig, names: _Names) -> list[ConfigIssue]:
         seen: set[str] = set()
         for i, member in enumerate(pool.deployments):
             path: list[str | int] = [*base, "deployments", i, "model"]
-            if not names.index.resolves(member.model):
+            if not names.models.has_entry(member.model):
                 issues.append(names.issue(path, member.model, "a model_providers entry"))
             elif member.model in seen:
                 issues.append(

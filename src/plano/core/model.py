@@ -173,6 +173,13 @@ class ChatRequest:
     #: OpenAI Responses store answers under it); ``None`` lets renderers derive one.
     answer_id: str | None = None
 
+    def changed(self) -> None:
+        """Say that something rewrote this request (a filter): the client's original body no
+        longer describes it, so every upstream gets the canonical request encoded anew."""
+        self.raw = None
+        self.raw_body = None
+        self.size = None
+
     @property
     def has_images(self) -> bool:
         return any(isinstance(p, ImagePart) for m in self.messages for p in m.content)
@@ -250,6 +257,11 @@ class ChatResponse:
     created: int = 0
     #: The upstream's original body, when it was parsed from the client's own family.
     raw: dict[str, Any] | None = None
+
+    def changed(self) -> None:
+        """Say that something rewrote this answer: the client gets it rendered anew rather
+        than the provider's bytes."""
+        self.raw = None
 
 
 # ---- stream events: what every upstream stream parser emits and every renderer consumes ----

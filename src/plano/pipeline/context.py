@@ -1,7 +1,10 @@
-"""The request context: what one request carries through the stages.
+"""The request context: what one hop of a request carries through the stages.
 
-Ids, the principal, timings and usage live here and are passed explicitly to every stage and
-filter; nothing about a request is kept in globals.
+A user's query may cross several hops (client -> agent -> LLM -> tool); each hop has its own
+context, made from its parent's with :meth:`RequestContext.child`: same trace, a new span, the
+parent span, the same principal and session. Ids, the principal, timings and usage live here
+and are passed explicitly to every stage and filter; nothing about a request is kept in
+globals, and ``state`` is only filters' scratch space (the core keeps nothing there).
 """
 
 from __future__ import annotations
@@ -10,15 +13,36 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from plano.core.model import ChatRequest, Usage
+from plano.core.trace import TraceContext
 
 if TYPE_CHECKING:
     from plano.errors import PlanoError
-    from plano.routing.catalog import Deployment
+    from plano.providers.deployment import Deployment
 
-__all__ = ["Attempt", "OutputText", "RequestContext"]
+__all__ = ["ANONYMOUS", "Attempt", "HopKind", "OutputText", "Principal", "RequestContext"]
+
+#: What a hop is: the client's call to Plano, or a call Plano (or an agent through it) makes.
+HopKind: TypeAlias = Literal["client", "agent", "llm", "tool", "filter"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as authentication established it (a virtual key, an agent, the admin).
+    Policy decisions, budgets, limits and cost attribution key on it."""
+
+    id: str
+    kind: Literal["anonymous", "key", "user", "agent", "admin"] = "anonymous"
+    user: str | None = None
+    team: str | None = None
+    tenant: str | None = None
+    tags: frozenset[str] = frozenset()
+
+
+#: A caller nothing has authenticated (the gateway without keys configured).
+ANONYMOUS = Principal("anonymous")
 
 #: Characters of an answer kept for counting its tokens when the provider reports none.
 OUTPUT_SAMPLE_CHARS = 256 * 1024
@@ -89,8 +113,19 @@ class RequestContext:
     headers: dict[str, str]
     started_ns: int = field(default_factory=time.perf_counter_ns)
     request: ChatRequest | None = None
-    #: Who is calling (a virtual key, user or team) once auth filters set it.
-    principal: str | None = None
+    #: This hop's place in its trace (W3C trace context).
+    trace: TraceContext = field(default_factory=TraceContext.start)
+    hop: HopKind = "client"
+    #: The context of the hop that made this one (``None`` for the client's own call).
+    parent: RequestContext | None = field(default=None, repr=False)
+    #: The listener that took the request.
+    listener: str = ""
+    #: Who is calling, once authentication set it.
+    principal: Principal = ANONYMOUS
+    #: The conversation this turn belongs to (header, metadata or derived), when known.
+    session_id: str | None = None
+    #: The agent this hop serves or calls, on agent listeners.
+    agent_id: str | None = None
     #: Free-form labels filters add (session id, task tag); values are the caller's.
     labels: dict[str, str] = field(default_factory=dict)
     deployment: Deployment | None = None
@@ -114,8 +149,37 @@ class RequestContext:
     #: closes its side afterwards (the openai SDK does, right after ``[DONE]``) did not
     #: cut anything short.
     answered: bool = False
-    #: Scratch space for filters, keyed by filter name.
+    #: Response bytes went out: a failure can no longer change the status and fallback can no
+    #: longer move to another deployment (the relay reports it in-band).
+    committed: bool = False
+    #: Scratch space for filters, keyed by filter name. The core keeps nothing here.
     state: dict[str, Any] = field(default_factory=dict)
+
+    def child(
+        self,
+        hop: HopKind,
+        request_id: str,
+        *,
+        shape: str | None = None,
+        request: ChatRequest | None = None,
+        agent_id: str | None = None,
+    ) -> RequestContext:
+        """The context of a call this hop makes (to an agent, a model, a tool or a filter):
+        a new span in the same trace, the same principal, session and labels."""
+        return RequestContext(
+            request_id,
+            shape or self.shape,
+            self.headers,
+            request=request,
+            trace=self.trace.child(),
+            hop=hop,
+            parent=self,
+            listener=self.listener,
+            principal=self.principal,
+            session_id=self.session_id,
+            agent_id=agent_id if agent_id is not None else self.agent_id,
+            labels=dict(self.labels),
+        )
 
     @property
     def stream(self) -> bool:

@@ -2,17 +2,34 @@
 
 A filter subclasses :class:`Filter` and overrides only the hooks it needs; the chain calls a
 hook only on filters that define it, so an unused hook costs nothing per request. Each call is
-isolated: a filter that raises a :class:`~plano.errors.PlanoError` stops the request on purpose
-with that client-shaped error; any other exception is logged and counted, and the chain goes on
-(unless the filter sets ``fail_closed``, as a security filter should).
+isolated: a filter that raises a :class:`~plano.errors.PlanoError` stops the request (or, in
+``on_upstream_request``, that attempt) on purpose with that client-shaped error; any other
+exception is logged and counted, and the chain goes on (unless the filter sets
+``fail_closed``, as a security filter should).
 
 Hooks, in request order::
 
-    on_request(ctx)            before routing; may rewrite ctx.request or reject
-    on_response(ctx, resp)     non-stream answer, before it is sent; may rewrite or reject
-    on_stream_event(ctx, ev)   each canonical stream event (sync: it is on the hot path)
-    on_complete(ctx)           after the answer was sent (or failed); usage is final; runs
-                               off the request's task, so it never delays the client
+    on_request(ctx)                      before routing; may rewrite ctx.request or reject
+    on_attempt_start(ctx, dep)           an attempt at one deployment begins (observer)
+    on_upstream_request(ctx, dep, req)   the HTTP request for that attempt: may add headers,
+                                         may refuse the deployment (raise; fallback goes on)
+    on_attempt_end(ctx, dep, error)      the attempt ended: error None on success (observer)
+    on_response(ctx, resp)               non-stream answer, before it is sent; may rewrite
+    on_stream_event(ctx, ev) -> events   each canonical stream event: pass it ([ev]), drop or
+                                         hold it ([]), replace or split it ([a, b])
+    on_stream_end(ctx) -> events         the stream ended: release what is held
+    on_stream_seen(ctx, ev)              each event the client gets (observer, synchronous;
+                                         does not make the stream rendered)
+    on_complete(ctx)                     after the answer was sent (or failed); usage is
+                                         final; runs off the request's task
+
+**Rewrites reach the wire.** A filter that changes ``ctx.request`` calls
+``ctx.request.changed()``, and one that changes a non-stream answer calls
+``resp.changed()``: the provider (and the client) then get the canonical value encoded anew
+instead of the original bytes. While a request has active stream filters, its stream is
+rendered from canonical events in the client's shape instead of relaying the provider's bytes.
+A filter that holds events must release them before it passes a ``StreamEnd``, ``UsageEvent``
+or ``StreamError`` (they close the answer).
 """
 
 from __future__ import annotations
@@ -21,16 +38,30 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from plano.core.model import ChatResponse, StreamEvent
 from plano.errors import PlanoError
 from plano.pipeline.context import RequestContext
 
+if TYPE_CHECKING:
+    from plano.providers.codec import UpstreamRequest
+    from plano.providers.deployment import Deployment
+
 __all__ = ["Filter", "FilterChain"]
 
 log = logging.getLogger("plano.filters")
-_HOOKS = ("on_request", "on_response", "on_stream_event", "on_complete")
+_HOOKS = (
+    "on_request",
+    "on_attempt_start",
+    "on_upstream_request",
+    "on_attempt_end",
+    "on_response",
+    "on_stream_event",
+    "on_stream_end",
+    "on_stream_seen",
+    "on_complete",
+)
 
 
 class Filter:
@@ -44,11 +75,33 @@ class Filter:
     async def on_request(self, ctx: RequestContext) -> None:
         """Before routing."""
 
+    def on_attempt_start(self, ctx: RequestContext, dep: Deployment) -> None:
+        """An attempt at ``dep`` begins (fallbacks included). Keep it cheap: it is synchronous."""
+
+    async def on_upstream_request(
+        self, ctx: RequestContext, dep: Deployment, request: UpstreamRequest
+    ) -> None:
+        """The request about to go to ``dep``: add headers to ``request.headers``, or raise a
+        (retryable) ``PlanoError`` to refuse this deployment."""
+
+    def on_attempt_end(
+        self, ctx: RequestContext, dep: Deployment, error: PlanoError | None
+    ) -> None:
+        """The attempt at ``dep`` ended; ``error`` is ``None`` when it answered."""
+
     async def on_response(self, ctx: RequestContext, resp: ChatResponse) -> None:
         """A complete non-stream answer, before it is sent."""
 
-    def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> None:
-        """One canonical stream event, before it is sent."""
+    async def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> Sequence[StreamEvent]:
+        """One canonical stream event; returns the events to pass on in its place."""
+        return (ev,)
+
+    async def on_stream_end(self, ctx: RequestContext) -> Sequence[StreamEvent]:
+        """The upstream's stream ended; returns what this filter still holds."""
+        return ()
+
+    def on_stream_seen(self, ctx: RequestContext, ev: StreamEvent) -> None:
+        """An event on its way to the client, after every stream filter (observe only)."""
 
     async def on_complete(self, ctx: RequestContext) -> None:
         """After the answer was sent or the request failed."""
@@ -71,12 +124,23 @@ class FilterChain:
         self._by_hook: dict[str, list[Filter]] = {
             h: [f for f in self.filters if _overrides(f, h)] for h in _HOOKS
         }
+        #: Filters that take part in streams (an event hook, an end hook, or both).
+        self._streaming = [
+            f
+            for f in self.filters
+            if _overrides(f, "on_stream_event") or _overrides(f, "on_stream_end")
+        ]
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: list[RequestContext] = []
         self._drainer: asyncio.Task[None] | None = None
 
     def has(self, hook: str) -> bool:
         return bool(self._by_hook[hook])
+
+    @property
+    def filters_streams(self) -> bool:
+        """Whether any filter sees stream events (then streams are rendered, not relayed)."""
+        return bool(self._streaming)
 
     def _failed(self, f: Filter, hook: str, exc: BaseException) -> None:
         self.failures[f.name] += 1
@@ -93,22 +157,93 @@ class FilterChain:
             except Exception as exc:
                 self._failed(f, hook, exc)
 
+    def _observe(self, hook: str, call: Callable[[Filter], None]) -> None:
+        for f in self._by_hook[hook]:
+            try:
+                call(f)
+            except PlanoError:
+                raise
+            except Exception as exc:
+                self._failed(f, hook, exc)
+
     async def on_request(self, ctx: RequestContext) -> None:
         if self._by_hook["on_request"]:
             await self._run("on_request", lambda f: f.on_request(ctx))
+
+    def attempt_started(self, ctx: RequestContext, dep: Deployment) -> None:
+        if self._by_hook["on_attempt_start"]:
+            self._observe("on_attempt_start", lambda f: f.on_attempt_start(ctx, dep))
+
+    async def on_upstream_request(
+        self, ctx: RequestContext, dep: Deployment, request: UpstreamRequest
+    ) -> None:
+        if self._by_hook["on_upstream_request"]:
+            await self._run(
+                "on_upstream_request", lambda f: f.on_upstream_request(ctx, dep, request)
+            )
+
+    def attempt_ended(self, ctx: RequestContext, dep: Deployment, error: PlanoError | None) -> None:
+        """Observers of an attempt's end; never raises (the outcome is already decided)."""
+        for f in self._by_hook["on_attempt_end"]:
+            try:
+                f.on_attempt_end(ctx, dep, error)
+            except Exception as exc:
+                self.failures[f.name] += 1
+                log.error("filter %s failed in on_attempt_end: %r", f.name, exc, exc_info=exc)
 
     async def on_response(self, ctx: RequestContext, resp: ChatResponse) -> None:
         if self._by_hook["on_response"]:
             await self._run("on_response", lambda f: f.on_response(ctx, resp))
 
-    def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> None:
+    async def stream_events(
+        self, ctx: RequestContext, events: Sequence[StreamEvent]
+    ) -> list[StreamEvent]:
+        """Events through every stream filter in order (each sees the previous one's output)."""
+        out = list(events)
         for f in self._by_hook["on_stream_event"]:
+            if not out:
+                break
+            out = await self._through(f, ctx, out)
+        return out
+
+    async def _through(
+        self, f: Filter, ctx: RequestContext, events: list[StreamEvent]
+    ) -> list[StreamEvent]:
+        passed: list[StreamEvent] = []
+        for ev in events:
             try:
-                f.on_stream_event(ctx, ev)
+                passed.extend(await f.on_stream_event(ctx, ev))
             except PlanoError:
                 raise
             except Exception as exc:
                 self._failed(f, "on_stream_event", exc)
+                passed.append(ev)  # fail open: the event passes as it came
+        return passed
+
+    def stream_seen(self, ctx: RequestContext, events: Sequence[StreamEvent]) -> None:
+        for f in self._by_hook["on_stream_seen"]:
+            for ev in events:
+                try:
+                    f.on_stream_seen(ctx, ev)
+                except PlanoError:
+                    raise
+                except Exception as exc:
+                    self._failed(f, "on_stream_seen", exc)
+
+    async def stream_end(self, ctx: RequestContext) -> list[StreamEvent]:
+        """What the stream filters still hold, each filter's release passed through the
+        filters after it."""
+        out: list[StreamEvent] = []
+        for f in self._streaming:
+            if out and _overrides(f, "on_stream_event"):
+                out = await self._through(f, ctx, out)
+            try:
+                out.extend(await f.on_stream_end(ctx))
+            except PlanoError:
+                raise
+            except Exception as exc:
+                self._failed(f, "on_stream_end", exc)
+        return out
 
     def complete(self, ctx: RequestContext) -> None:
         """Queue ``on_complete`` for this request. One background task drains the queue, so a

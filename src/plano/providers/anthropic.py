@@ -15,11 +15,10 @@ from plano.providers.auth import auth_headers
 from plano.providers.codec import (
     UpstreamRequest,
     join_url,
-    register,
     retry_after,
     unchanged_body,
 )
-from plano.routing.catalog import Deployment
+from plano.providers.deployment import Deployment
 from plano.wire import anthropic_answer, anthropic_messages, anthropic_stream
 
 __all__ = ["DEFAULT_VERSION", "AnthropicCodec"]
@@ -67,6 +66,3 @@ class AnthropicCodec:
 
     def stream_decoder(self) -> anthropic_stream.StreamDecoder:
         return anthropic_stream.StreamDecoder()
-
-
-register(AnthropicCodec())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from plano.routing.catalog import Deployment
+from plano.providers.deployment import Deployment
 
 __all__ = ["auth_headers"]
 

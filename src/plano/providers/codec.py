@@ -2,7 +2,8 @@
 
 A codec turns the canonical request into an HTTP request for one deployment, and the
 provider's answer (body, error or SSE events) back into canonical values. IO lives in
-:mod:`plano.providers.transport`; families are looked up in :data:`CODECS`, never branched on.
+:mod:`plano.providers.transport`; families are looked up in
+:data:`plano.providers.registry.CODECS`, never branched on.
 """
 
 from __future__ import annotations
@@ -16,16 +17,14 @@ from urllib.parse import quote
 
 from plano.core.model import ChatRequest, ChatResponse, StreamEvent, Usage
 from plano.errors import UpstreamStatusError
-from plano.routing.catalog import Deployment
+from plano.providers.deployment import Deployment
 
 __all__ = [
-    "CODECS",
     "Codec",
     "StreamDecoderLike",
     "UpstreamRequest",
     "join_url",
     "path_segment",
-    "register",
     "unchanged_body",
 ]
 
@@ -66,14 +65,6 @@ class Codec(Protocol):
     ) -> UpstreamStatusError: ...
 
     def stream_decoder(self) -> StreamDecoderLike: ...
-
-
-CODECS: dict[str, Codec] = {}
-
-
-def register(codec: Codec) -> Codec:
-    CODECS[codec.family] = codec
-    return codec
 
 
 def unchanged_body(req: ChatRequest, shape: str, model_id: str) -> bytes | None:

@@ -15,10 +15,9 @@ from plano.providers.codec import (
     UpstreamRequest,
     join_url,
     path_segment,
-    register,
     retry_after,
 )
-from plano.routing.catalog import Deployment
+from plano.providers.deployment import Deployment
 from plano.wire import gemini, gemini_stream
 
 __all__ = ["GeminiCodec"]
@@ -66,6 +65,3 @@ class GeminiCodec:
 
     def stream_decoder(self) -> gemini_stream.StreamDecoder:
         return gemini_stream.StreamDecoder()
-
-
-register(GeminiCodec())

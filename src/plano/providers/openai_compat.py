@@ -16,12 +16,11 @@ from plano.providers.codec import (
     UpstreamRequest,
     join_url,
     path_segment,
-    register,
     retry_after,
     unchanged_body,
 )
-from plano.routing.catalog import Deployment
-from plano.wire import openai_chat
+from plano.providers.deployment import Deployment
+from plano.wire import openai_chat, openai_chat_answer, openai_chat_stream
 
 __all__ = ["OpenAICodec", "parse_error_body"]
 
@@ -72,7 +71,7 @@ class OpenAICodec:
         return UpstreamRequest(url, headers, orjson.dumps(body))
 
     def decode_response(self, body: Any) -> ChatResponse:
-        return openai_chat.decode_response(body)
+        return openai_chat_answer.decode_response(body)
 
     def decode_error(
         self, status: int, body: bytes, headers: Mapping[str, str]
@@ -89,8 +88,5 @@ class OpenAICodec:
             upstream_type=etype,
         )
 
-    def stream_decoder(self) -> openai_chat.StreamDecoder:
-        return openai_chat.StreamDecoder()
-
-
-register(OpenAICodec())
+    def stream_decoder(self) -> openai_chat_stream.StreamDecoder:
+        return openai_chat_stream.StreamDecoder()

@@ -11,9 +11,9 @@ import orjson
 from plano.core.model import ChatRequest, ChatResponse
 from plano.errors import UpstreamStatusError
 from plano.providers.auth import auth_headers
-from plano.providers.codec import UpstreamRequest, join_url, register, unchanged_body
+from plano.providers.codec import UpstreamRequest, join_url, unchanged_body
+from plano.providers.deployment import Deployment
 from plano.providers.openai_compat import OpenAICodec
-from plano.routing.catalog import Deployment
 from plano.wire import openai_responses, openai_responses_answer, openai_responses_stream
 
 __all__ = ["ResponsesCodec"]
@@ -46,6 +46,3 @@ class ResponsesCodec:
 
     def stream_decoder(self) -> openai_responses_stream.StreamDecoder:
         return openai_responses_stream.StreamDecoder()
-
-
-register(ResponsesCodec())

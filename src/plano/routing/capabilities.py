@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from plano.config.routing import ModelCapability
-from plano.routing.catalog import Deployment
+from plano.providers.deployment import Deployment
 from plano.routing.rules import RequestFacts
 
 __all__ = ["BUILTIN", "Capabilities", "CapabilityTable", "cannot_serve"]

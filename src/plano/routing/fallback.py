@@ -24,65 +24,31 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Final, Protocol, TypeVar
+from typing import Final, TypeVar
 
-from plano.errors import PlanoError, UnsupportedCapability, UpstreamTimeout, is_retryable
+from plano.errors import (
+    DeploymentsUnavailable,
+    PlanoError,
+    UnsupportedCapability,
+    UpstreamTimeout,
+    is_retryable,
+)
 from plano.pipeline.context import Attempt, RequestContext
-from plano.routing.catalog import Deployment
+from plano.providers.deployment import Deployment
 from plano.routing.failures import FailureKind, classify
-from plano.routing.router import Plan, Router
+from plano.routing.router import ALL_FAILURES, AttemptTracker, FallbackPolicy, Plan, Router
 
 __all__ = [
     "ALL_FAILURES",
     "AttemptTracker",
-    "DeploymentsUnavailable",
     "FallbackPolicy",
     "call_with_fallback",
 ]
 
 T = TypeVar("T")
 
-ALL_FAILURES: Final = frozenset(
-    {"connect", "timeout", "rate_limit", "server_error", "context_length", "content_policy"}
-)
 #: Failures worth retrying on the same deployment after a pause.
 _TRANSIENT: Final = frozenset({"connect", "timeout", "rate_limit", "server_error"})
-
-
-class DeploymentsUnavailable(PlanoError):
-    """No deployment could be tried: every one is cooling down or its breaker is open."""
-
-    status = 503
-    retryable = True
-    metric_label = "no_deployment"
-    error_type = "overloaded_error"
-
-
-@dataclass(frozen=True, slots=True)
-class FallbackPolicy:
-    retry_on: frozenset[str] = ALL_FAILURES
-    #: Attempts in all (retries included); ``None``: every candidate once, at least ``floor``.
-    max_attempts: int | None = None
-    floor: int = 3
-    #: Seconds from the start of the call after which no attempt or wait starts.
-    deadline: float | None = 60.0
-    #: Limit of one non-stream attempt (streams have their own first-token limit).
-    attempt_timeout: float | None = None
-    #: Longest wait for a cooling deployment when no other one is ready.
-    max_retry_after: float = 5.0
-
-
-class AttemptTracker(Protocol):
-    """Per-request hooks into the router's health state (in-flight counts, breakers,
-    affinity). Times are monotonic seconds."""
-
-    def now(self) -> float: ...
-    def ready_at(self, dep: Deployment) -> float: ...
-    def started(self, dep: Deployment) -> None: ...
-    def ended(self, dep: Deployment) -> None: ...
-    def failed_over(self, dep: Deployment, kind: str) -> None: ...
-    def succeeded(self, dep: Deployment) -> None: ...
 
 
 def _summary(ctx: RequestContext) -> str:
@@ -119,7 +85,7 @@ async def _in_order(
             return await _one(ctx, dep, router, attempt, None, None)
         except PlanoError as err:
             last = i == len(candidates) - 1
-            if last or not is_retryable(err) or "stream" in ctx.state:
+            if last or not is_retryable(err) or ctx.committed:
                 raise _with_attempts(err, ctx) from None
             delay = router.backoff(i, err)
             if delay > 0:
@@ -267,7 +233,7 @@ class _Run:
         raise self._give_up(err, None)
 
     def _may_go_on(self, err: PlanoError, kind: FailureKind) -> bool:
-        if "stream" in self.ctx.state:  # bytes went out: the relay reported it in-band
+        if self.ctx.committed:  # bytes went out: the relay reported it in-band
             return False
         if isinstance(err, UnsupportedCapability):  # this provider family cannot; another may
             return True

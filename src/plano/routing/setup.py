@@ -12,10 +12,10 @@ from plano.accounting.pricing import PriceBook
 from plano.config import PlanoConfig
 from plano.config.routing_checks import router_model
 from plano.core.model import ChatRequest
+from plano.providers.deployment import Deployment
 from plano.routing.affinity import AffinityMap
 from plano.routing.capabilities import CapabilityTable
-from plano.routing.catalog import Deployment, ModelCatalog
-from plano.routing.fallback import FallbackPolicy
+from plano.routing.catalog import ModelCatalog
 from plano.routing.health import BreakerSettings, HealthBoard
 from plano.routing.preference import (
     EmbeddingRouteChooser,
@@ -23,6 +23,7 @@ from plano.routing.preference import (
     Route,
     RouteChooser,
 )
+from plano.routing.router import FallbackPolicy
 from plano.routing.rules import compile_rule
 from plano.routing.smart import Pool, PreferenceSettings, RoutingTables, SmartRouter
 from plano.routing.strategies import Member

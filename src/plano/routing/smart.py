@@ -31,15 +31,15 @@ from plano.config.routing import Backoff
 from plano.core.model import ChatRequest
 from plano.errors import InvalidRequest, PlanoError, UnsupportedCapability
 from plano.pipeline.context import RequestContext
+from plano.providers.deployment import Deployment
 from plano.routing import metrics as m
 from plano.routing.affinity import AffinityMap, Pin
 from plano.routing.capabilities import CapabilityTable, cannot_serve
-from plano.routing.catalog import Deployment, ModelCatalog
+from plano.routing.catalog import ModelCatalog
 from plano.routing.failures import HEALTH_FAILURES, classify
-from plano.routing.fallback import FallbackPolicy
 from plano.routing.health import HealthBoard
 from plano.routing.preference import Route, RouteChooser
-from plano.routing.router import Plan
+from plano.routing.router import FallbackPolicy, Plan
 from plano.routing.rules import NamePattern, RequestFacts, Rule, TokensNeeded, first_match
 from plano.routing.strategies import Member, Signals, order
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from plano.routing.catalog import Deployment
+from plano.providers.deployment import Deployment
 
 __all__ = ["ORDERS", "Member", "Signals", "order"]
 

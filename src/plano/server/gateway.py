@@ -25,7 +25,9 @@ import orjson
 from aiohttp import web
 
 from plano.core.model import ChatRequest, text_size
+from plano.core.trace import TraceContext
 from plano.errors import (
+    ClientClosed,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -37,12 +39,14 @@ from plano.errors import (
 )
 from plano.pipeline.context import RequestContext
 from plano.pipeline.filters import FilterChain
-from plano.providers.codec import CODECS
+from plano.providers.deployment import Deployment
+from plano.providers.registry import CODECS
 from plano.providers.transport import UpstreamPool
-from plano.routing.catalog import Deployment, ModelCatalog
+from plano.routing.catalog import ModelCatalog
 from plano.routing.fallback import call_with_fallback
 from plano.routing.router import Plan, Router, StaticRouter
 from plano.server.relay import (
+    Exchange,
     StreamLimits,
     answer_headers,
     call_once,
@@ -68,6 +72,13 @@ class GatewaySettings:
     request_timeout: float = 300.0
     #: Reading the request body (a client that stalls mid-body).
     body_timeout: float = 60.0
+    #: The listener's name (``listeners[].name``), carried in every request's context.
+    listener: str = "llm"
+
+
+#: The outcome observers get for an attempt that ended without an answer or an error: the
+#: client left (its task was cancelled).
+_CANCELLED = ClientClosed("The client closed the request.", code="client_closed")
 
 
 def _usable_id(given: str | None) -> str | None:
@@ -133,12 +144,24 @@ class Gateway:
 
         return handler
 
-    async def handle(self, request: web.Request, shape: ClientShape) -> web.StreamResponse:
-        ctx = RequestContext(
-            request_id=_usable_id(request.headers.get("x-request-id")) or self.new_id(),
+    def context(self, request: web.Request, shape: ClientShape) -> RequestContext:
+        """The client hop's context: its id (the caller's when sane), its trace (continuing
+        the caller's ``traceparent``), its session."""
+        headers = request.headers
+        return RequestContext(
+            request_id=_usable_id(headers.get("x-request-id")) or self.new_id(),
             shape=shape.name,
-            headers=request.headers,  # type: ignore[arg-type]
+            headers=headers,  # type: ignore[arg-type]
+            trace=TraceContext.start(headers.get("traceparent"), headers.get("tracestate")),
+            listener=self.settings.listener,
+            session_id=_usable_id(
+                headers.get("x-plano-session-id") or headers.get("x-model-affinity")
+            ),
         )
+
+    async def handle(self, request: web.Request, shape: ClientShape) -> web.StreamResponse:
+        ctx = self.context(request, shape)
+        ex = Exchange(request)
         admitted = False
         try:
             async with asyncio.timeout(self.settings.request_timeout):
@@ -149,14 +172,16 @@ class Gateway:
                     raise Overloaded("The gateway is at capacity; retry soon.")
                 self.in_flight += 1
                 admitted = True
-                plan = await self._plan(request, ctx, shape, body)
-                return await call_with_fallback(ctx, plan, self.router, self._attempt)
+                plan = await self._plan(ctx, shape, body)
+                return await call_with_fallback(
+                    ctx, plan, self.router, lambda c, d: self._attempt(ex, c, d)
+                )
         except PlanoError as err:
-            return await self._fail(ctx, shape, err)
+            return await self._fail(ex, ctx, shape, err)
         except TimeoutError:
             ctx.client_closed = False  # the relay saw a cancellation: it was our time limit
             limit = UpstreamTimeout("The request exceeded the listener's time limit.")
-            return await self._fail(ctx, shape, limit)
+            return await self._fail(ex, ctx, shape, limit)
         except asyncio.CancelledError:
             if not ctx.answered:  # else the client closed after the terminal event
                 ctx.client_closed = True
@@ -167,7 +192,7 @@ class Gateway:
             # client-shaped 500 that names the request id and nothing else.
             log.exception("unexpected error in request %s", ctx.request_id)
             bug = PlanoError(f"Internal gateway error (request id {ctx.request_id}).")
-            return await self._fail(ctx, shape, bug)
+            return await self._fail(ex, ctx, shape, bug)
         finally:
             if admitted:
                 self.in_flight -= 1
@@ -177,11 +202,9 @@ class Gateway:
 
     async def decide(self, request: web.Request, ctx: RequestContext, shape: ClientShape) -> Plan:
         """Read and parse the request, run the input filters, and plan its route."""
-        return await self._plan(request, ctx, shape, await self._read_body(request))
+        return await self._plan(ctx, shape, await self._read_body(request))
 
-    async def _plan(
-        self, request: web.Request, ctx: RequestContext, shape: ClientShape, raw: bytes
-    ) -> Plan:
+    async def _plan(self, ctx: RequestContext, shape: ClientShape, raw: bytes) -> Plan:
         if len(raw) < BIG_BODY:
             ctx.request = _parse(shape, raw)
         else:
@@ -189,13 +212,28 @@ class Gateway:
             # loop keeps getting the interpreter every few ms (the GIL's switch interval).
             loop = asyncio.get_running_loop()
             ctx.request = await loop.run_in_executor(None, _parse, shape, raw)
-        ctx.state["http_request"] = request
         await self.chain.on_request(ctx)
         plan = self.router.plan(ctx)
         return plan if isinstance(plan, Plan) else await plan
 
-    async def _attempt(self, ctx: RequestContext, dep: Deployment) -> web.StreamResponse:
-        """One call to one deployment, stream or not."""
+    async def _attempt(
+        self, ex: Exchange, ctx: RequestContext, dep: Deployment
+    ) -> web.StreamResponse:
+        """One call to one deployment, stream or not, between the attempt observers."""
+        chain = self.chain
+        chain.attempt_started(ctx, dep)
+        outcome: PlanoError | None = _CANCELLED
+        try:
+            answer = await self._call(ex, ctx, dep)
+            outcome = None
+            return answer
+        except PlanoError as err:
+            outcome = err
+            raise
+        finally:
+            chain.attempt_ended(ctx, dep, None if ctx.answered else outcome)
+
+    async def _call(self, ex: Exchange, ctx: RequestContext, dep: Deployment) -> web.StreamResponse:
         req = ctx.request
         assert req is not None
         codec = CODECS.get(dep.family)
@@ -211,12 +249,10 @@ class Gateway:
                 "deeply or is not JSON.",
                 code="invalid_value",
             ) from exc
+        await self.chain.on_upstream_request(ctx, dep, ureq)
         if req.stream:
-            request = ctx.state["http_request"]
             limits = self.settings.stream_limits
-            return await relay_stream(
-                ctx, request, self.pool, codec, ureq, shape, self.chain, limits
-            )
+            return await relay_stream(ctx, ex, self.pool, codec, ureq, shape, self.chain, limits)
         return await call_once(ctx, self.pool, codec, ureq, shape, self.chain)
 
     async def _read_body(self, request: web.Request) -> bytes:
@@ -243,14 +279,13 @@ class Gateway:
         return raw
 
     async def _fail(
-        self, ctx: RequestContext, shape: ClientShape, err: PlanoError
+        self, ex: Exchange, ctx: RequestContext, shape: ClientShape, err: PlanoError
     ) -> web.StreamResponse:
         """An error answer: a client-shaped error response, or, when the stream's headers are
         already out, the shape's in-band error event on that stream."""
-        started = ctx.state.get("stream")
-        if isinstance(started, web.StreamResponse):
-            await fail_stream(ctx, started, shape, err)
-            return started
+        if ex.response is not None:
+            await fail_stream(ctx, ex.response, shape, err, ex.renderer)
+            return ex.response
         return self._error(ctx, shape, err)
 
     def _error(self, ctx: RequestContext, shape: ClientShape, err: PlanoError) -> web.Response:

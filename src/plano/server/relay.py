@@ -44,7 +44,14 @@ from plano.providers.codec import Codec, UpstreamRequest
 from plano.providers.transport import UpstreamPool, map_client_error
 from plano.wire.shapes import ClientShape, StreamRenderer
 
-__all__ = ["StreamLimits", "answer_headers", "call_once", "fail_stream", "relay_stream"]
+__all__ = [
+    "Exchange",
+    "StreamLimits",
+    "answer_headers",
+    "call_once",
+    "fail_stream",
+    "relay_stream",
+]
 
 _SSE_HEADERS = {
     "content-type": "text/event-stream; charset=utf-8",
@@ -143,9 +150,7 @@ def _answer_texts(m: Message) -> list[str]:
 _PLAIN, _USAGE_ONLY, _FAILED = 0, 1, 2
 
 
-def _observe(
-    ctx: RequestContext, chain: FilterChain, events: list[StreamEvent], scrub: Callable[[str], str]
-) -> int:
+def _observe(ctx: RequestContext, events: list[StreamEvent], scrub: Callable[[str], str]) -> int:
     """Account for a batch of events: ``_USAGE_ONLY`` when it carried nothing but usage,
     ``_FAILED`` when it held the provider's in-band error (its message scrubbed of secrets)."""
     seen = _USAGE_ONLY if events else _PLAIN
@@ -167,8 +172,18 @@ def _observe(
             ctx.status = ev.status
             ev.message = scrub(ev.message)
             seen = _FAILED
-        chain.on_stream_event(ctx, ev)
     return seen
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The HTTP side of one client request: the aiohttp request, and the streamed response
+    once the relay started it (an error after that is reported in-band, on it)."""
+
+    request: web.Request
+    response: web.StreamResponse | None = None
+    #: The renderer of a rendered stream (it closes open blocks before an error event).
+    renderer: StreamRenderer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,19 +213,20 @@ class _StreamRelay:
         "decoder",
         "dep",
         "drop_usage",
+        "exchange",
         "held",
         "out",
         "parser",
         "renderer",
-        "request",
         "scrub",
         "shape",
+        "transform",
     )
 
     def __init__(
         self,
         ctx: RequestContext,
-        request: web.Request,
+        exchange: Exchange,
         codec: Codec,
         shape: ClientShape,
         chain: FilterChain,
@@ -218,8 +234,11 @@ class _StreamRelay:
     ) -> None:
         dep, req = ctx.deployment, ctx.request
         assert dep is not None and req is not None
-        same = shape.family == dep.family
-        self.ctx, self.request, self.shape, self.chain, self.dep = ctx, request, shape, chain, dep
+        #: Stream filters may change events: then the client gets canonical events rendered
+        #: in its shape, never the provider's bytes.
+        self.transform = chain.filters_streams
+        same = shape.family == dep.family and not self.transform
+        self.ctx, self.exchange, self.shape, self.chain, self.dep = ctx, exchange, shape, chain, dep
         self.codec = codec
         self.scrub = scrub
         self.drop_usage = same and shape.drop_usage_only(req)
@@ -248,6 +267,9 @@ class _StreamRelay:
         tail: list[bytes] = []
         if self.out is None:
             await self._commit(tail)  # a complete answer with no content events (rare)
+        if self.transform:  # what the stream filters still hold
+            released = await self.chain.stream_end(self.ctx)
+            self._render(released, tail)
         if self.renderer is not None:
             tail.append(self.renderer.done())
         assert self.out is not None
@@ -263,7 +285,10 @@ class _StreamRelay:
             for sse in sses:
                 events = self._decode(sse)
                 if self.out is not None:
-                    self._emit(sse.raw, events, batch)
+                    if self.transform:
+                        await self._emit_transformed(events, batch)
+                    else:
+                        self._emit(sse.raw, events, batch)
                     continue
                 self._hold(sse.raw, events)
                 if self._ready(events):
@@ -307,15 +332,29 @@ class _StreamRelay:
 
     async def _commit(self, batch: list[bytes]) -> None:
         out = web.StreamResponse(status=200, headers={**_SSE_HEADERS, **answer_headers(self.ctx)})
-        await out.prepare(self.request)
-        self.out = out
-        self.ctx.state["stream"] = out
-        for raw, events in self.held:
-            self._emit(raw, events, batch)
-        self.held = []
+        await out.prepare(self.exchange.request)
+        self.out = self.exchange.response = out
+        self.exchange.renderer = self.renderer
+        self.ctx.committed = True
+        held, self.held = self.held, []
+        for raw, events in held:
+            if self.transform:
+                await self._emit_transformed(events, batch)
+            else:
+                self._emit(raw, events, batch)
+
+    async def _emit_transformed(self, events: list[StreamEvent], batch: list[bytes]) -> None:
+        _observe(self.ctx, events, self.scrub)  # billing sees what the provider sent
+        self._render(await self.chain.stream_events(self.ctx, events), batch)
+
+    def _render(self, events: list[StreamEvent], batch: list[bytes]) -> None:
+        assert self.renderer is not None
+        self.chain.stream_seen(self.ctx, events)
+        batch.extend(self.renderer.render(ev) for ev in events)
 
     def _emit(self, raw: bytes, events: list[StreamEvent], batch: list[bytes]) -> None:
-        seen = _observe(self.ctx, self.chain, events, self.scrub)
+        seen = _observe(self.ctx, events, self.scrub)
+        self.chain.stream_seen(self.ctx, events)
         if self.renderer is not None:
             batch.extend(self.renderer.render(ev) for ev in events)
         elif seen == _FAILED:
@@ -330,7 +369,7 @@ class _StreamRelay:
 
 async def relay_stream(
     ctx: RequestContext,
-    request: web.Request,
+    exchange: Exchange,
     pool: UpstreamPool,
     codec: Codec,
     ureq: UpstreamRequest,
@@ -343,7 +382,7 @@ async def relay_stream(
     limits = limits or StreamLimits()
     dep = ctx.deployment
     assert dep is not None
-    relay = _StreamRelay(ctx, request, codec, shape, chain, pool.scrubber.scrub)
+    relay = _StreamRelay(ctx, exchange, codec, shape, chain, pool.scrubber.scrub)
     loop = asyncio.get_running_loop()
     ctx.upstream_start_ns = time.perf_counter_ns()
     first = None if limits.first_token is None else loop.time() + limits.first_token
@@ -363,7 +402,7 @@ async def relay_stream(
     except aiohttp.ClientError as exc:
         await _failed(relay, map_client_error(exc, dep.provider))
     except ConnectionResetError as exc:
-        if relay.out is None and not _client_gone(request):
+        if relay.out is None and not _client_gone(exchange.request):
             raise map_client_error(exc, dep.provider) from exc
         # The client went away: a logged, accounted event, not a traceback, and never a
         # failure of the deployment (it must not feed its circuit breaker).

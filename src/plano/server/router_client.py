@@ -13,9 +13,9 @@ from plano.core.model import ChatRequest, ChatResponse, Message
 from plano.errors import InvalidRequest, PlanoError, UpstreamProtocolError
 from plano.pipeline.context import RequestContext
 from plano.pipeline.filters import FilterChain
-from plano.providers.codec import CODECS
+from plano.providers.deployment import Deployment
+from plano.providers.registry import CODECS
 from plano.providers.transport import UpstreamPool
-from plano.routing.catalog import Deployment
 from plano.routing.fallback import call_with_fallback
 from plano.routing.router import Plan
 from plano.routing.smart import SmartRouter

@@ -6,28 +6,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from plano.errors import PlanoError
 from plano.pipeline.context import RequestContext
+from plano.routing.router import Plan
 from plano.wire.shapes import ROUTES, SHAPES, ClientShape
 
-if TYPE_CHECKING:
-    from plano.server.gateway import Gateway
-
-__all__ = ["decision_routes", "status_routes"]
+__all__ = ["Decider", "decision_routes", "status_routes"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Decider(Protocol):
+    """What the decision endpoints need from the gateway: a request's plan, without the
+    model call."""
+
+    async def decide(
+        self, request: web.Request, ctx: RequestContext, shape: ClientShape
+    ) -> Plan: ...
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def _decision(gateway: Gateway, shape: ClientShape) -> Handler:
+def _decision(gateway: Decider, shape: ClientShape) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         ctx = RequestContext(
             request_id="req_" + os.urandom(12).hex(),
@@ -50,7 +57,7 @@ def _decision(gateway: Gateway, shape: ClientShape) -> Handler:
     return handler
 
 
-def decision_routes(gateway: Gateway) -> list[web.RouteDef]:
+def decision_routes(gateway: Decider) -> list[web.RouteDef]:
     """``/routing`` + every ``/v1/...`` endpoint of :data:`ROUTES`, in the same shape."""
     return [
         web.post("/routing" + path, _decision(gateway, SHAPES[shape]))

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +25,7 @@ from plano.accounting.tokens import TokenCounter
 from plano.config import PlanoConfig
 from plano.core.redact import SecretScrubber
 from plano.netutil import bind_socket
-from plano.pipeline.filters import FilterChain
-from plano.providers import anthropic, gemini, openai_compat, responses  # noqa: F401  (codecs)
+from plano.pipeline.filters import Filter, FilterChain
 from plano.providers.transport import Timeouts, UpstreamPool
 from plano.routing.catalog import ModelCatalog
 from plano.routing.preference import EmbeddingRouteChooser, LLMRouteChooser
@@ -70,9 +69,11 @@ def build_gateway(
     counter: TokenCounter | None = None,
     response_store: ResponseStore | None = None,
     access_sink: Callable[[list[bytes]], None] | None = None,
+    extra_filters: Sequence[Filter] = (),
 ) -> Gateway:
     """The runtime objects for a validated config; no sockets are opened here. Responses API
-    state lives in ``response_store``, else in the store ``state_storage`` names."""
+    state lives in ``response_store``, else in the store ``state_storage`` names;
+    ``extra_filters`` run after the built-in ones."""
     g = config.gateway
     _host, _port, timeout = model_listener(config)
     catalog = ModelCatalog(config.model_providers, config.model_aliases)
@@ -85,7 +86,7 @@ def build_gateway(
     store = response_store or store_from_config(config.state_storage)
     prices = PriceBook()
     accounting = AccountingFilter(ledger, prices, counter)
-    chain = FilterChain([accounting, ResponsesStateFilter(store)])
+    chain = FilterChain([accounting, ResponsesStateFilter(store), *extra_filters])
     router = router_from_config(
         config, catalog, prices, counter.count_request_async, windows=context_window_lookup()
     )

@@ -12,7 +12,7 @@ from aiohttp import web
 from plano.accounting.tokens import TokenCounter
 from plano.errors import InvalidRequest, NotFound, PayloadTooLarge, PlanoError
 from plano.state.store import ResponseStore
-from plano.wire import anthropic_answer, anthropic_messages, openai_chat
+from plano.wire import anthropic_answer, anthropic_messages, openai_chat_answer
 
 __all__ = ["count_tokens_routes", "responses_routes"]
 
@@ -52,7 +52,7 @@ def responses_routes(store: ResponseStore) -> list[web.RouteDef]:
 
     def missing(response_id: str) -> web.Response:
         err = NotFound(f"Response with id '{response_id}' not found.", param="response_id")
-        return _json(openai_chat.error_body(err), err.status)
+        return _json(openai_chat_answer.error_body(err), err.status)
 
     async def get(request: web.Request) -> web.Response:
         response_id = request.match_info["response_id"]

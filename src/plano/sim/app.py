@@ -29,13 +29,23 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from plano.sim import anthropic, faults, openai_chat
 from plano.sim.anthropic import AnthropicMessages
+from plano.sim.anthropic import render_models as anthropic_models
 from plano.sim.cache import CREATED_SENTINEL, SEQ_SENTINEL, ResponseCache, Template, cacheable
 from plano.sim.content import Answer, BadRequest, ErrorKind, Knobs, Meta, Prompt, WireShape, compose
-from plano.sim.faults import FaultKind, FaultPlan
+from plano.sim.faults import (
+    GARBAGE_BODY,
+    STATUS,
+    FaultKind,
+    FaultPlan,
+    cut_body,
+    cut_stream,
+    error_for,
+    garble_stream,
+)
 from plano.sim.gemini import Gemini
 from plano.sim.openai_chat import OpenAIChat
+from plano.sim.openai_chat import render_models as openai_models
 from plano.sim.options import SimOptions, options_from_headers
 from plano.sim.responses import Responses
 
@@ -217,8 +227,8 @@ class SimApp:
     def _models(self, request: web.BaseRequest) -> web.Response:
         opts, now = self.options, int(time.time())
         if request.headers.get("anthropic-version"):
-            return web.Response(body=anthropic.render_models(opts.models, now), headers=_JSON)
-        body = openai_chat.render_models(opts.models, opts.name or "openai", now)
+            return web.Response(body=anthropic_models(opts.models, now), headers=_JSON)
+        body = openai_models(opts.models, opts.name or "openai", now)
         return web.Response(body=body, headers=_JSON)
 
     # ------------------------------------------------------------ the pipeline
@@ -260,7 +270,7 @@ class SimApp:
             prompt_tokens = prompt.prompt_tokens
         else:
             prompt_tokens = template.prompt_tokens
-        failure = faults.error_for(fault, prompt_tokens)
+        failure = error_for(fault, prompt_tokens)
         if failure is not None:
             return _error(shape, failure[0], failure[1], opts)
         if template is None:
@@ -303,9 +313,9 @@ class SimApp:
         answer, meta = self._compose(route, prompt, opts, next(self._seq), int(time.time()))
         events = route.shape.stream(answer, meta, prompt)
         if fault == "garbage":
-            events = faults.garble_stream(events)
+            events = garble_stream(events)
         elif fault == "cut":
-            events = faults.cut_stream(events)
+            events = cut_stream(events)
         resp = web.StreamResponse(headers=_JSON if prompt.array_stream else _SSE)
         try:
             await resp.prepare(request)
@@ -388,13 +398,13 @@ def _body_of(record: RecordedRequest) -> Any:
 
 async def _send_body(request: web.BaseRequest, body: bytes, fault: FaultKind) -> web.StreamResponse:
     if fault == "garbage":
-        return web.Response(body=faults.GARBAGE_BODY, headers=_JSON)
+        return web.Response(body=GARBAGE_BODY, headers=_JSON)
     if fault != "cut":
         return web.Response(body=body, headers=_JSON)
     resp = web.StreamResponse(headers=_JSON)
     resp.content_length = len(body)
     await resp.prepare(request)
-    await resp.write(faults.cut_body(body))
+    await resp.write(cut_body(body))
     return _abort(request, resp)
 
 
@@ -402,9 +412,7 @@ def _error(shape: WireShape, kind: ErrorKind, message: str, opts: SimOptions) ->
     headers = _JSON
     if kind == "rate_limit":
         headers = {**_JSON, "Retry-After": str(opts.retry_after)}
-    return web.Response(
-        status=faults.STATUS[kind], body=shape.error(kind, message), headers=headers
-    )
+    return web.Response(status=STATUS[kind], body=shape.error(kind, message), headers=headers)
 
 
 def _abort(request: web.BaseRequest, resp: web.StreamResponse | None = None) -> web.StreamResponse:

@@ -71,7 +71,7 @@ class ResponsesStateFilter(Filter):
         if turn.state.store:
             await self._save(ctx, turn, resp, passthrough)
 
-    def on_stream_event(self, ctx: RequestContext, ev: StreamEvent) -> None:
+    def on_stream_seen(self, ctx: RequestContext, ev: StreamEvent) -> None:
         turn = self._turn(ctx)
         if turn is not None:
             turn.assembler.feed(ev)

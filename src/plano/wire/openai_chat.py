@@ -1,4 +1,6 @@
-"""OpenAI chat completions: the client shape and the upstream family (pure, no IO).
+"""OpenAI chat completions requests, both ways (pure, no IO): the client shape's request
+parser and the body Plano sends to an OpenAI-family upstream. Answers are in
+:mod:`plano.wire.openai_chat_answer`, streams in :mod:`plano.wire.openai_chat_stream`.
 
 Parsing validates as it builds the canonical request, so a wrong type becomes a 400 that names
 the parameter. For an OpenAI-family upstream the client's body is forwarded with only ``model``
@@ -7,37 +9,21 @@ and ``stream_options`` changed, so parameters Plano does not model still reach t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from plano.core.model import (
     ChatRequest,
-    ChatResponse,
-    Choice,
-    FinishReason,
     ImagePart,
     Message,
     Part,
-    StreamEnd,
-    StreamError,
-    StreamEvent,
-    StreamStart,
-    TextDelta,
     TextPart,
-    ThinkingDelta,
     ThinkingPart,
     Tool,
     ToolCall,
-    ToolCallDelta,
     ToolChoice,
-    Usage,
-    UsageEvent,
 )
-from plano.core.sse import encode_event
-from plano.errors import InvalidRequest, PlanoError, UpstreamProtocolError
+from plano.errors import InvalidRequest
 from plano.wire.common import (
     ARRAY,
     BOOLEAN,
@@ -62,26 +48,10 @@ from plano.wire.common import (
     string_map,
 )
 
-__all__ = [
-    "ChunkRenderer",
-    "StreamDecoder",
-    "decode_response",
-    "decode_usage",
-    "encode_request",
-    "error_body",
-    "parse_request",
-    "render_response",
-]
+__all__ = ["SHAPE", "encode_request", "parse_request", "render_message"]
 
 SHAPE = "openai_chat"
 _ROLES = frozenset(("system", "developer", "user", "assistant", "tool"))
-_FINISH: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-}
 #: Keys the canonical request models; everything else goes to ``extra``.
 _MODELED = frozenset(
     "model messages stream max_tokens max_completion_tokens temperature top_p stop tools "
@@ -411,7 +381,8 @@ def _render_parts(parts: Sequence[Part]) -> str | list[dict[str, Any]] | None:
     return out
 
 
-def _render_message(m: Message) -> dict[str, Any]:
+def render_message(m: Message) -> dict[str, Any]:
+    """A canonical message in this shape (thinking parts are left out)."""
     visible = [p for p in m.content if not isinstance(p, ThinkingPart)]
     d: dict[str, Any] = {"role": m.role, "content": _render_parts(visible)}
     if m.tool_calls:
@@ -444,7 +415,7 @@ def encode_request(req: ChatRequest, model_id: str, *, ask_usage: bool) -> dict[
 def _encode_canonical(req: ChatRequest, model_id: str) -> dict[str, Any]:
     body: dict[str, Any] = dict(req.extra)
     body["model"] = model_id
-    body["messages"] = [_render_message(m) for m in req.messages]
+    body["messages"] = [render_message(m) for m in req.messages]
     if req.stream:
         body["stream"] = True
     for key, val in (
@@ -479,240 +450,3 @@ def _tool_choice(choice: object) -> object:
     if isinstance(choice, dict) and "name" in choice and "function" not in choice:
         return {"type": "function", "function": {"name": choice["name"]}}
     return choice
-
-
-# ---------------------------------------------------------------- upstream response
-
-
-def decode_usage(u: Any) -> Usage | None:
-    """OpenAI usage (and DeepSeek's cache fields) to canonical usage."""
-    if not isinstance(u, dict):
-        return None
-    pd = u.get("prompt_tokens_details")
-    cd = u.get("completion_tokens_details")
-    pd = pd if isinstance(pd, dict) else {}
-    cd = cd if isinstance(cd, dict) else {}
-    try:
-        return Usage(
-            input_tokens=int(u.get("prompt_tokens") or 0),
-            output_tokens=int(u.get("completion_tokens") or 0),
-            cache_read_tokens=int(pd.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0),
-            reasoning_tokens=int(cd.get("reasoning_tokens") or 0),
-        )
-    except (TypeError, ValueError) as exc:
-        raise UpstreamProtocolError("The upstream reported malformed usage.") from exc
-
-
-def _decode_message(m: dict[str, Any]) -> Message:
-    parts: list[Part] = []
-    reasoning = m.get("reasoning_content") or m.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
-        parts.append(ThinkingPart(reasoning))
-    content = m.get("content")
-    if isinstance(content, str):
-        parts.append(TextPart(content))
-    calls = []
-    for c in m.get("tool_calls") or []:
-        fn = c.get("function") or {}
-        calls.append(ToolCall(str(c.get("id", "")), fn.get("name", ""), fn.get("arguments", "")))
-    return Message("assistant", parts, calls)
-
-
-def decode_response(body: Any) -> ChatResponse:
-    """Canonical response from an OpenAI-family upstream body; raises on a broken body."""
-    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
-        raise UpstreamProtocolError("The upstream returned a body without 'choices'.")
-    try:
-        choices = [
-            Choice(
-                int(c.get("index", i)),
-                _decode_message(c.get("message") or {}),
-                _FINISH.get(c.get("finish_reason") or "", "stop"),
-            )
-            for i, c in enumerate(body["choices"])
-        ]
-        created = int(body.get("created") or 0)
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise UpstreamProtocolError("The upstream returned a malformed answer.") from exc
-    return ChatResponse(
-        id=str(body.get("id", "")),
-        model=str(body.get("model", "")),
-        choices=choices,
-        usage=decode_usage(body.get("usage")),
-        created=created,
-        raw=body,
-    )
-
-
-def render_response(resp: ChatResponse) -> dict[str, Any]:
-    """A canonical response in the OpenAI chat shape."""
-    out: dict[str, Any] = {
-        "id": resp.id or "chatcmpl-plano",
-        "object": "chat.completion",
-        "created": resp.created or int(time.time()),
-        "model": resp.model,
-        "choices": [
-            {
-                "index": c.index,
-                "message": _render_message(c.message),
-                "finish_reason": c.finish_reason,
-                "logprobs": None,
-            }
-            for c in resp.choices
-        ],
-    }
-    if resp.usage is not None:
-        out["usage"] = render_usage(resp.usage)
-    return out
-
-
-def render_usage(u: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": u.input_tokens,
-        "completion_tokens": u.output_tokens,
-        "total_tokens": u.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens},
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
-    }
-
-
-def error_body(err: PlanoError) -> dict[str, Any]:
-    """The OpenAI error shape."""
-    return {
-        "error": {
-            "message": err.message,
-            "type": getattr(err, "upstream_type", None) or err.error_type,
-            "param": err.param,
-            "code": err.code,
-        }
-    }
-
-
-# ---------------------------------------------------------------- streams
-
-
-class StreamDecoder:
-    """OpenAI chat SSE ``data`` payloads to canonical events. ``done`` turns true on
-    ``[DONE]``; a stream that ends without it was cut."""
-
-    __slots__ = ("done", "started")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.started = False
-
-    @staticmethod
-    def partial_usage() -> Usage | None:
-        """OpenAI reports usage only in the last chunk."""
-        return None
-
-    def feed(self, data: str, event: str | None = None) -> list[StreamEvent]:
-        if data == "[DONE]":
-            self.done = True
-            return []
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamProtocolError("The upstream sent a malformed stream chunk.") from exc
-        if not isinstance(chunk, dict):
-            raise UpstreamProtocolError("The upstream sent a malformed stream chunk.")
-        if "error" in chunk:
-            err = chunk["error"] if isinstance(chunk["error"], dict) else {}
-            return [StreamError(str(err.get("message", "upstream stream error")))]
-        events: list[StreamEvent] = []
-        if not self.started:
-            self.started = True
-            events.append(StreamStart(str(chunk.get("id", "")), str(chunk.get("model", ""))))
-        try:
-            for c in chunk.get("choices") or ():
-                self._choice(c, events)
-        except (AttributeError, TypeError, ValueError) as exc:
-            # Valid JSON of the wrong structure is the provider's fault, not a gateway bug.
-            raise UpstreamProtocolError("The upstream sent a malformed stream chunk.") from exc
-        usage = decode_usage(chunk.get("usage"))
-        if usage is not None:
-            events.append(UsageEvent(usage))
-        return events
-
-    @staticmethod
-    def _choice(c: dict[str, Any], events: list[StreamEvent]) -> None:
-        idx = int(c.get("index") or 0)
-        delta = c.get("delta") or {}
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            events.append(ThinkingDelta(reasoning, index=idx))
-        text = delta.get("content")
-        if isinstance(text, str) and text:
-            events.append(TextDelta(text, idx))
-        for tc in delta.get("tool_calls") or ():
-            fn = tc.get("function") or {}
-            events.append(
-                ToolCallDelta(
-                    int(tc.get("index") or 0),
-                    tc.get("id"),
-                    fn.get("name"),
-                    fn.get("arguments") or "",
-                    idx,
-                )
-            )
-        finish = c.get("finish_reason")
-        if finish:
-            events.append(StreamEnd(_FINISH.get(finish, "stop"), idx))
-
-
-class ChunkRenderer:
-    """Canonical stream events to OpenAI chat SSE bytes (for upstreams of other families)."""
-
-    def __init__(self, model: str, *, include_usage: bool, created: int | None = None) -> None:
-        self.id = "chatcmpl-plano"
-        self.model = model
-        self.include_usage = include_usage
-        self.created = created or int(time.time())
-
-    def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        body = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-            **extra,
-        }
-        return encode_event(orjson.dumps(body))
-
-    def render(self, ev: StreamEvent) -> bytes:
-        if isinstance(ev, StreamStart):
-            self.id = ev.id or self.id
-            delta: dict[str, Any] = {"role": "assistant", "content": ""}
-            return self._chunk([{"index": 0, "delta": delta, "finish_reason": None}])
-        if isinstance(ev, TextDelta):
-            return self._chunk([{"index": ev.index, "delta": {"content": ev.text}}])
-        if isinstance(ev, ThinkingDelta):
-            if not ev.text:
-                return b""
-            return self._chunk([{"index": ev.index, "delta": {"reasoning_content": ev.text}}])
-        if isinstance(ev, ToolCallDelta):
-            tc: dict[str, Any] = {"index": ev.tool_index, "function": {"arguments": ev.arguments}}
-            if ev.id is not None:
-                tc["id"] = ev.id
-                tc["type"] = "function"
-            if ev.name is not None:
-                tc["function"]["name"] = ev.name
-            return self._chunk([{"index": ev.index, "delta": {"tool_calls": [tc]}}])
-        if isinstance(ev, StreamEnd):
-            return self._chunk(
-                [{"index": ev.index, "delta": {}, "finish_reason": ev.finish_reason}]
-            )
-        if isinstance(ev, UsageEvent):
-            return self._chunk([], usage=render_usage(ev.usage)) if self.include_usage else b""
-        return stream_error(ev.message, ev.error_type)
-
-    @staticmethod
-    def done() -> bytes:
-        return b"data: [DONE]\n\n"
-
-
-def stream_error(message: str, error_type: str = "api_error") -> bytes:
-    """An in-band error for a stream that has already started (the SDKs raise on it)."""
-    body = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-    return encode_event(orjson.dumps(body))

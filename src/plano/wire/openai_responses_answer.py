@@ -22,7 +22,7 @@ from plano.core.model import (
     Usage,
 )
 from plano.errors import UpstreamProtocolError
-from plano.wire.openai_chat import error_body
+from plano.wire.openai_chat_answer import error_body
 
 __all__ = [
     "decode_response",

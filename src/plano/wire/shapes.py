@@ -16,6 +16,8 @@ from plano.wire import (
     anthropic_messages,
     anthropic_stream,
     openai_chat,
+    openai_chat_answer,
+    openai_chat_stream,
     openai_responses,
     openai_responses_answer,
     openai_responses_stream,
@@ -47,7 +49,7 @@ class ClientShape:
 
 
 def _openai_renderer(model: str, req: ChatRequest) -> StreamRenderer:
-    return openai_chat.ChunkRenderer(model, include_usage=req.include_usage)
+    return openai_chat_stream.ChunkRenderer(model, include_usage=req.include_usage)
 
 
 def _anthropic_renderer(model: str, req: ChatRequest) -> StreamRenderer:
@@ -67,10 +69,10 @@ SHAPES: dict[str, ClientShape] = {
         name="openai_chat",
         family="openai",
         parse_request=openai_chat.parse_request,
-        render_response=openai_chat.render_response,
-        error_body=openai_chat.error_body,
+        render_response=openai_chat_answer.render_response,
+        error_body=openai_chat_answer.error_body,
         stream_renderer=_openai_renderer,
-        stream_error=lambda e: openai_chat.stream_error(e.message, e.error_type),
+        stream_error=lambda e: openai_chat_stream.stream_error(e.message, e.error_type),
         drop_usage_only=lambda req: not req.include_usage,
     ),
     "anthropic_messages": ClientShape(
