@@ -452,7 +452,7 @@ def render_markdown(
         "## Peers in the same run",
         _peers(doc),
         _perf_table(doc, ["peers-json-c1", "peers-json-c50", "peers-sse-c50"]),
-        "## Worker processes (SO_REUSEPORT)",
+        "## Worker processes (one shared listening socket, a supervisor)",
         "Both gateways unpinned here (they share the two cores with wrk and the upstream).",
         _workers(doc),
         "## Big prompts: a coding agent's request",

@@ -1,4 +1,5 @@
-"""``plano``: validate a config, serve it (foreground or detached), stop it, run the demo.
+"""``plano``: validate a config, serve it (foreground or detached), reload it, stop it, run
+the demo.
 
 Every subcommand is a small function; the argument parser is the only global.
 """
@@ -6,7 +7,6 @@ Every subcommand is a small function; the argument parser is the only global.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
@@ -29,6 +29,8 @@ STATE_DIR = Path(".plano")
 PID_FILE = STATE_DIR / "plano.pid"
 LOG_FILE = STATE_DIR / "plano.log"
 READY_FILE = STATE_DIR / "plano.ready"
+#: The config file a detached gateway serves (what `plano reload` checks by default).
+CONFIG_FILE = STATE_DIR / "plano.config"
 
 err_console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
@@ -105,7 +107,8 @@ def _load(path: Path) -> object:
 def cmd_up(args: argparse.Namespace) -> int:
     from plano.config import PlanoConfig
     from plano.server.edge import HostPolicy, describe_exposure
-    from plano.server.runner import ServeOptions, model_listener, serve_forever
+    from plano.server.listeners import not_served, plan_listeners
+    from plano.server.runner import BindError, ServeOptions, serve_forever
 
     try:
         path = _find_config(args.config)
@@ -114,34 +117,42 @@ def cmd_up(args: argparse.Namespace) -> int:
         err_console.print(f"[red]error[/]: {exc.message}")
         return 1
     assert isinstance(config, PlanoConfig)
-    host, port, _timeout = model_listener(config)
-    host = args.host or host
-    port = args.port or port
+    specs = plan_listeners(config, args.host, args.port)
+    model = next(s for s in specs if s.kind == "model")
     if args.detach:
-        return _detach(path, args, host, port)
-    _setup_logging(args.log_level or config.gateway.log_level)
-    opts = ServeOptions(
-        host=host,
-        port=port,
-        workers=args.workers or config.gateway.workers,
-        drain_timeout=config.gateway.drain_timeout,
-        ready_file=Path(args.ready_file) if args.ready_file else None,
-    )
-    err_console.print(
-        f"[green]plano[/] {__version__} serving [bold]{path}[/] on http://{host}:{port} "
-        f"({opts.workers} worker(s)); Ctrl-C to stop"
-    )
+        return _detach(path, args, model.host, model.port)
     g = config.gateway
-    policy = HostPolicy.build(host, g.allowed_hosts, g.allowed_origins, g.admin_key)
-    for line in describe_exposure(policy, host):
+    _setup_logging(args.log_level or g.log_level)
+    opts = ServeOptions(
+        host=args.host,
+        port=args.port,
+        workers=args.workers or g.workers,
+        drain_timeout=g.drain_timeout,
+        ready_file=Path(args.ready_file) if args.ready_file else None,
+        config_path=path.resolve(),
+        watch=args.watch or g.watch_config,
+    )
+    watching = "; reloads when the file changes" if opts.watch else ""
+    err_console.print(
+        f"[green]plano[/] {__version__} serving [bold]{path}[/] on {model.url} "
+        f"({opts.workers} worker(s)); Ctrl-C to stop{watching}"
+    )
+    policy = HostPolicy.build(model.host, g.allowed_hosts, g.allowed_origins, g.admin_key)
+    for line in describe_exposure(policy, model.host):
         err_console.print(f"  [dim]•[/] {escape(line)}", soft_wrap=True)
+    for spec in specs:
+        if spec is not model:
+            err_console.print(f"  [dim]•[/] {spec.kind} listener {spec.name!r} on {spec.url}")
+    for name in not_served(config):
+        err_console.print(f"  [dim]•[/] listener {escape(name)}: accepted, not served yet")
     try:
         return serve_forever(config, opts)
-    except OSError as exc:
+    except BindError as exc:
         why = exc.strerror or str(exc)
-        if exc.errno == errno.EADDRINUSE:
+        if exc.in_use:
             why = "the port is in use by another process (another plano, or something else)"
-        err_console.print(f"[red]error[/]: cannot listen on {host}:{port}: {why}")
+        where = f"{exc.spec.host}:{exc.spec.port}"
+        err_console.print(f"[red]error[/]: cannot listen on {where} ({exc.spec.source}): {why}")
         return 1
 
 
@@ -151,21 +162,30 @@ def _detach(path: Path, args: argparse.Namespace, host: str, port: int) -> int:
         return 1
     STATE_DIR.mkdir(exist_ok=True)
     READY_FILE.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "plano", "up", str(path), "--port", str(port), "--host", host]
-    cmd += ["--ready-file", str(READY_FILE)]
+    cmd = [sys.executable, "-m", "plano", "up", str(path), "--ready-file", str(READY_FILE)]
+    if args.host:
+        cmd += ["--host", args.host]
+    if args.port:
+        cmd += ["--port", str(args.port)]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
+    if args.watch:
+        cmd += ["--watch"]
+    if args.log_level:
+        cmd += ["--log-level", args.log_level]
     with LOG_FILE.open("ab") as log_fh:
         proc = subprocess.Popen(
             cmd, stdout=log_fh, stderr=log_fh, stdin=subprocess.DEVNULL, start_new_session=True
         )
     PID_FILE.write_text(str(proc.pid))
+    CONFIG_FILE.write_text(str(path.resolve()))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if READY_FILE.exists():
             err_console.print(
                 f"[green]plano[/] started in the background (pid {proc.pid}), "
-                f"http://{host}:{port}; logs: {LOG_FILE}; stop with `plano down`"
+                f"http://{host}:{port}; logs: {LOG_FILE}; reload with `plano reload`, "
+                "stop with `plano down`"
             )
             return 0
         if proc.poll() is not None:
@@ -173,6 +193,7 @@ def _detach(path: Path, args: argparse.Namespace, host: str, port: int) -> int:
         time.sleep(0.05)
     err_console.print(f"[red]error[/]: plano did not start; see {LOG_FILE}")
     PID_FILE.unlink(missing_ok=True)
+    CONFIG_FILE.unlink(missing_ok=True)
     return 1
 
 
@@ -204,8 +225,64 @@ def cmd_down(args: argparse.Namespace) -> int:
         os.kill(pid, signal.SIGKILL)
     PID_FILE.unlink(missing_ok=True)
     READY_FILE.unlink(missing_ok=True)
+    CONFIG_FILE.unlink(missing_ok=True)
     err_console.print(f"[green]plano stopped[/] (pid {pid})")
     return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    """Validate the config here (as `plano validate` does), then ask the running gateway to
+    reload it (SIGHUP): it validates again, swaps the new runtime in, and logs the outcome."""
+    from plano.config import check_config_file
+
+    served = _served_config()
+    try:
+        path = _find_config(args.config or (str(served) if served else None))
+        _config, issues = check_config_file(path, os.environ)
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/]: {exc.message}")
+        return 1
+    errors = [i for i in issues if i.severity == "error"]
+    for issue in errors:
+        err_console.print(f"[red]error[/] {issue}", soft_wrap=True)
+    if errors:
+        err_console.print(
+            f"[red]✗ {path}: {len(errors)} error(s); not reloaded[/] (the running config "
+            "keeps serving)"
+        )
+        return 1
+    if served is not None and path.resolve() != served:
+        err_console.print(
+            f"[red]error[/]: the running gateway serves {served}; it reloads that file "
+            f"(restart it to serve {path})"
+        )
+        return 1
+    pid = args.pid if args.pid is not None else _running_pid()
+    if pid is None:
+        err_console.print(
+            "[red]error[/]: plano is not running (no live pid in .plano/plano.pid; pass --pid)"
+        )
+        return 1
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as exc:
+        err_console.print(f"[red]error[/]: cannot signal pid {pid}: {exc.strerror or exc}")
+        return 1
+    err_console.print(
+        f"[green]✓ {path} is valid[/]; reload signalled to plano (pid {pid}); "
+        "the gateway logs the new generation"
+    )
+    return 0
+
+
+def _served_config() -> Path | None:
+    """The config file of the gateway `plano up -d` started, if it runs."""
+    if _running_pid() is None:
+        return None
+    try:
+        return Path(CONFIG_FILE.read_text().strip())
+    except OSError:
+        return None
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -258,7 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("-d", "--detach", action="store_true", help="run in the background")
     u.add_argument("--host", help="override the model listener's address")
     u.add_argument("--port", type=int, help="override the model listener's port")
-    u.add_argument("--workers", type=int, help="worker processes sharing the port")
+    u.add_argument(
+        "--workers", type=int, help="worker processes sharing the ports (above 1: supervised)"
+    )
+    u.add_argument("--watch", action="store_true", help="reload the config when the file changes")
     u.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     u.add_argument("--ready-file", help=argparse.SUPPRESS)
     u.set_defaults(func=cmd_up)
@@ -267,6 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--timeout", type=float, default=40.0, help="seconds to wait for the drain")
     d.add_argument("--quiet-if-stopped", action="store_true", help=argparse.SUPPRESS)
     d.set_defaults(func=cmd_down)
+
+    r = sub.add_parser(
+        "reload", help="validate a config and make the running gateway reload it (SIGHUP)"
+    )
+    r.add_argument(
+        "config",
+        nargs="?",
+        help="config file (default: the one `plano up -d` serves, else ./config.yaml)",
+    )
+    r.add_argument("--pid", type=int, help="the gateway's pid (default: .plano/plano.pid)")
+    r.set_defaults(func=cmd_reload)
 
     demo = sub.add_parser("demo", help="gateway + simulated providers + traffic, no keys needed")
     demo.add_argument("--port", type=int, default=12000, help="gateway port (default 12000)")

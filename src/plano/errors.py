@@ -237,6 +237,16 @@ class ConfigError(PlanoError):
     metric_label = "config"
 
 
+def detached(err: PlanoError) -> PlanoError:
+    """``err`` without its traceback and chained causes, to keep after the request: a
+    traceback holds the frames that raised it (a request's body, its parsed prompt) in a
+    reference cycle that only the garbage collector would free."""
+    err.__traceback__ = None
+    err.__cause__ = None
+    err.__context__ = None
+    return err
+
+
 def is_retryable(err: PlanoError) -> bool:
     """Whether another attempt (another deployment) could succeed."""
     if isinstance(err, UpstreamStatusError):

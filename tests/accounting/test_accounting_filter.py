@@ -239,3 +239,20 @@ async def test_counting_runs_off_the_event_loop(
     ctx.client_closed = True  # estimates with what is loaded: no encoding load in the test
     await acct.on_complete(ctx)
     assert seen and threading.main_thread().name not in seen
+
+
+def test_a_big_prompt_without_reported_usage_is_estimated_from_its_size(
+    acct: AccountingFilter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokenizing a 178 KB prompt per request made the accounting queue fall behind."""
+
+    def no_tokenizer(*_a: object, **_k: object) -> int:
+        raise AssertionError("a big prompt must not be tokenized")
+
+    monkeypatch.setattr(acct.counter, "count_request", no_tokenizer)
+    ctx = _ctx()
+    assert ctx.request is not None
+    ctx.request.messages = [Message("user", [TextPart("word " * 40_000)])]
+    u = acct.settle_usage(ctx)
+    assert u is not None and u.estimated
+    assert 45_000 <= u.input_tokens <= 55_000  # 200,000 characters at ~4 a token

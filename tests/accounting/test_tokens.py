@@ -165,3 +165,17 @@ def test_a_tool_schema_nested_past_any_limit_is_estimated_not_a_crash() -> None:
         deep = {"type": "object", "properties": {"a": deep}}
     req = ChatRequest("m", [Message("user", [TextPart("hi")])], tools=[Tool("t", None, deep)])
     assert TokenCounter().count_request(req, load=False) > 0
+
+
+async def test_a_sampled_estimate_of_a_long_prompt_is_close_to_the_count(
+    counter: TokenCounter,
+) -> None:
+    import orjson
+    from bench.agent import agent_body
+
+    from plano.wire.openai_chat import parse_request
+
+    req = parse_request(orjson.loads(agent_body("gpt-4o-mini")))
+    exact = counter.count_request(req, "gpt-4o-mini")
+    estimate = await counter.sample_request_async(req, "gpt-4o-mini")
+    assert abs(estimate - exact) / exact < 0.1  # well inside the router's 1.2x margin

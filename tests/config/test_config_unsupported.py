@@ -24,7 +24,6 @@ def _unsupported(data: dict[str, Any]) -> list[str]:
     ("key", "value"),
     [
         ("agents", [{"id": "a", "url": "http://a"}]),
-        ("filters", [{"id": "f", "url": "http://f"}]),
         ("endpoints", {"api": {"endpoint": "api:80"}}),
         ("prompt_targets", [{"name": "t", "description": "d"}]),
         ("model_metrics_sources", [{"type": "cost", "provider": "digitalocean"}]),
@@ -83,15 +82,22 @@ def test_agent_and_prompt_listeners(base: dict[str, Any]) -> None:
     assert _unsupported(base) == ["listeners[1]", "listeners[2]"]
 
 
-def test_listener_filters_and_router(base: dict[str, Any]) -> None:
+def test_model_listener_filters_are_supported_the_router_is_not(base: dict[str, Any]) -> None:
+    base["filters"] = [
+        {"id": "pii", "url": "http://127.0.0.1:9000"},
+        {"id": "audit", "type": "http", "url": "http://127.0.0.1:9001"},
+    ]
     base["listeners"][0].update(
         {"input_filters": ["pii"], "output_filters": ["audit"], "router": "plano_orchestrator_v1"}
     )
-    assert _unsupported(base) == [
-        "listeners[0].input_filters",
-        "listeners[0].output_filters",
-        "listeners[0].router",
-    ]
+    assert _unsupported(base) == ["listeners[0].router"]
+
+
+def test_agent_listener_filters_stay_unsupported(base: dict[str, Any]) -> None:
+    base["filters"] = [{"id": "pii", "url": "http://127.0.0.1:9000"}]
+    agent = {"id": "x", "description": "y", "input_filters": ["pii"]}
+    base["listeners"].append({"type": "agent", "name": "a", "port": 8001, "agents": [agent]})
+    assert _unsupported(base) == ["listeners[1]"]
 
 
 def test_legacy_ingress_listener(base: dict[str, Any]) -> None:
@@ -138,7 +144,6 @@ def test_table_is_data_removing_a_row_stops_the_report(
 def test_table_lists_every_unsupported_plano_section() -> None:
     for key in (
         "agents",
-        "filters",
         "endpoints",
         "prompt_targets",
         "model_metrics_sources",
@@ -151,6 +156,7 @@ def test_table_lists_every_unsupported_plano_section() -> None:
         assert UNSUPPORTED[key] is True
     assert UNSUPPORTED["overrides.upstream_connect_timeout"] is False
     assert "routing_preferences" not in UNSUPPORTED
+    assert "filters" not in UNSUPPORTED
 
 
 def test_unsupported_is_reported_even_with_warnings(base: dict[str, Any]) -> None:

@@ -116,3 +116,25 @@ def test_without_anything_to_redact_the_client_bytes_pass_untouched(env: Env) ->
     assert r.status_code == 200, r.text
     assert env.last_upstream().body["seed"] == 42
     assert "nothing secret here" in parse().text
+
+
+def test_a_rewritten_anthropic_request_keeps_its_other_parameters(env: Env) -> None:
+    client = CLIENTS["anthropic_messages"]
+    body = client.body(NAMES["anthropic"], [Turn("user", f"card {CARD}")], None, [], False)
+    body["top_k"] = 7  # not in the canonical model
+    r, _parse = call(env.url, client, body)
+    assert r.status_code == 200, r.text
+    sent = env.last_upstream().body
+    assert sent["top_k"] == 7 and PLACEHOLDER in orjson.dumps(sent).decode()
+
+
+def test_content_a_rewrite_cannot_carry_is_refused_not_dropped(env: Env) -> None:
+    client = CLIENTS["anthropic_messages"]
+    body = client.body(NAMES["anthropic"], [Turn("user", f"card {CARD}")], None, [], False)
+    doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}
+    body["messages"][0]["content"] = [doc, {"type": "text", "text": f"card {CARD}"}]
+    before = len(env.sim.requests)
+    r, _parse = call(env.url, client, body)
+    assert r.status_code == 400
+    assert "cannot encode again" in r.json()["error"]["message"]
+    assert len(env.sim.requests) == before  # nothing reached the provider

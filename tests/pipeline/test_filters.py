@@ -270,3 +270,34 @@ async def test_a_filter_failing_to_close_does_not_stop_the_others(
         await chain.close()
     assert log == [("b", "close")]
     assert any("bad_close failed to close" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_request_filter_is_assumed_to_rewrite_unless_it_says_otherwise() -> None:
+    from plano.core.model import ChatRequest, Message, TextPart
+
+    class Quiet(Filter):
+        name: ClassVar[str] = "quiet"
+
+        async def on_request(self, ctx: RequestContext) -> None:
+            assert ctx.request is not None
+            ctx.request.messages[0].content[0] = TextPart("edited, without saying so")
+
+    class ReadOnly(Filter):
+        name: ClassVar[str] = "read_only"
+        rewrites_request: ClassVar[bool] = False
+
+        async def on_request(self, ctx: RequestContext) -> None:
+            return None
+
+    def ctx_with_raw() -> RequestContext:
+        ctx = _ctx()
+        ctx.request = ChatRequest("m", [Message("user", [TextPart("hi")])], raw={"model": "m"})
+        ctx.request.raw_body = b'{"model": "m"}'
+        return ctx
+
+    ctx = ctx_with_raw()
+    await FilterChain([Quiet()]).on_request(ctx)
+    assert ctx.request is not None and ctx.request.raw is None and ctx.request.raw_body is None
+    ctx = ctx_with_raw()
+    await FilterChain([ReadOnly()]).on_request(ctx)
+    assert ctx.request is not None and ctx.request.raw_body is not None  # the fast path stays

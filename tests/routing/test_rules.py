@@ -155,3 +155,24 @@ def test_a_few_non_ascii_characters_do_not_void_the_ascii_ratio() -> None:
     f, _ = counting(request(text="x" * 10_000 + "é"))
     assert 10_002 <= f.text_bytes() < 10_100  # plus framing
     assert f.likely_at_most() < 5_100  # not 10,002: the ASCII part keeps its ratio
+
+
+async def test_a_long_prompt_is_sampled_before_it_is_counted() -> None:
+    sampled: list[int] = []
+
+    async def sample(_r: ChatRequest) -> float:
+        sampled.append(1)
+        return 30_000.0
+
+    f, counted = counting(request(text="word " * 40_000), tokens=29_000)
+    f._sample = sample
+    # 200 KB may be 25k-100k tokens: a 128k window minus 32k of output is undecided.
+    with pytest.raises(TokensNeeded):
+        f.tokens_within(None, 96_000)
+    await f.refine()
+    assert sampled == [1] and counted == []
+    assert f.tokens_within(None, 96_000)  # 25k-36k by the sample: it fits, no full count
+    with pytest.raises(TokensNeeded):
+        f.tokens_within(None, 30_000)  # the sample's margin cannot tell
+    await f.refine()
+    assert counted == [1] and f.tokens_within(None, 30_000)

@@ -39,11 +39,15 @@ def test_a_public_listener_answers_any_name_unless_configured() -> None:
 
 def test_origins() -> None:
     p = HostPolicy.build("127.0.0.1", origins=["https://app.example.com"])
-    assert p.origin_allowed(None, "localhost:1")  # API clients send no Origin
-    assert p.origin_allowed("https://app.example.com", "localhost:1")
-    assert p.origin_allowed("http://localhost:1", "localhost:1")  # same origin
-    assert not p.origin_allowed("https://evil.example.com", "localhost:1")
-    assert HostPolicy.build("127.0.0.1", origins=["*"]).origin_allowed("https://x.y", "h")
+    assert p.origin_allowed(None)  # API clients send no Origin
+    assert p.origin_allowed("https://app.example.com")
+    assert not p.origin_allowed("https://evil.example.com")
+    # DNS rebinding from a public listener: the page's Origin matches its Host; still refused.
+    public = HostPolicy.build("0.0.0.0")
+    assert public.host_allowed("evil.com:12000") and not public.origin_allowed(
+        "http://evil.com:12000"
+    )
+    assert HostPolicy.build("127.0.0.1", origins=["*"]).origin_allowed("https://x.y")
 
 
 def test_admin_key() -> None:
@@ -55,6 +59,9 @@ def test_admin_key() -> None:
     assert keyed.admin_refusal({"x-plano-admin-key": "adm-123"}) is None
     wrong = keyed.admin_refusal({"authorization": "Bearer nope"})
     assert wrong is not None and wrong.status == 401
+    # Non-UTF-8 header bytes (surrogates after aiohttp's decoding) are refused, not a crash.
+    odd = keyed.admin_refusal({"x-plano-admin-key": "adm-\udcff"})
+    assert odd is not None and odd.status == 401
 
 
 # ---------------------------------------------------------------- through the server

@@ -6,6 +6,7 @@ builds it) in front of hand-written upstreams on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -309,3 +310,45 @@ async def test_an_in_stream_error_that_echoes_a_key_is_scrubbed(
         raw = await resp.read()
     assert b"Incorrect API key provided" in raw
     assert b"sk-proj-abcdefghijklmnop1234XYZ" not in raw
+
+
+async def test_a_client_that_left_before_the_stream_started_is_not_a_provider_failure(
+    upstream: Upstream, gateway: tuple[str, Gateway], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp reports a write to a departed client with ClientConnectionResetError, which is
+    both a ConnectionResetError and a ClientError: it was mapped to "the provider closed the
+    connection" (502), fed the circuit breaker, and the next requests got 503s (seen at the
+    end of every wrk run)."""
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        text = {"index": 0, "delta": {"content": "hi"}, "finish_reason": None}
+        await resp.write(_sse(None, _chat_chunk(choices=[text])))
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    real = web.StreamResponse.prepare
+
+    async def gone(self: web.StreamResponse, request: web.BaseRequest) -> Any:
+        if "x-plano-provider" in self.headers:  # the gateway's answer, not the stub's
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        return await real(self, request)
+
+    monkeypatch.setattr(web.StreamResponse, "prepare", gone)
+    upstream.handler = stream
+    url, gw = gateway
+    body = {
+        "model": "openai/gpt-4o-mini",
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    async with aiohttp.ClientSession() as s:
+        for _ in range(6):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with s.post(url + "/v1/chat/completions", json=body) as resp:
+                    await resp.read()
+    records = await _records(gw, 6)
+    assert {r.status for r in records} == {499}
+    health = gw.router.health.snapshot(0.0)  # type: ignore[attr-defined]
+    assert all(h["breaker"] == "closed" for h in health), health

@@ -59,7 +59,7 @@ async def test_cross_family_answer_is_named_and_stored(store: MemoryResponseStor
     ctx = ctx_for({"input": "weather?", "instructions": "brief"}, ANTHROPIC)
     await f.on_request(ctx)
     resp = answer()
-    await f.on_response(ctx, resp)
+    await f.record(ctx, resp)
     assert resp.id == ctx.request.answer_id and resp.id.startswith("resp_")  # type: ignore[union-attr]
     rec = await store.get(resp.id)
     assert rec is not None and rec.response["instructions"] == "brief"
@@ -73,7 +73,7 @@ async def test_passthrough_keeps_the_upstream_id(store: MemoryResponseStore) -> 
     await f.on_request(ctx)
     raw = {"id": "resp_upstream", "object": "response", "output": []}
     resp = answer("resp_upstream", raw)
-    await f.on_response(ctx, resp)
+    await f.record(ctx, resp)
     assert resp.id == "resp_upstream" and await store.get("resp_upstream") is not None
 
 
@@ -93,7 +93,7 @@ async def test_store_false_stores_nothing(store: MemoryResponseStore) -> None:
     f = ResponsesStateFilter(store)
     ctx = ctx_for({"input": "hi", "store": False}, ANTHROPIC)
     await f.on_request(ctx)
-    await f.on_response(ctx, answer())
+    await f.record(ctx, answer())
     assert len(store) == 0
 
 

@@ -61,7 +61,7 @@ def size(record: StoredResponse) -> int:
 def test_memory_is_bounded_by_bytes_by_default() -> None:
     # Entries alone once allowed 10,000 turns of 10 MB each.
     store = MemoryResponseStore()
-    assert store.max_bytes == DEFAULT_MAX_BYTES == 256 * 1024 * 1024
+    assert store.max_bytes == DEFAULT_MAX_BYTES == 128 * 1024 * 1024
 
 
 async def test_memory_evicts_least_recently_used_past_the_byte_bound() -> None:

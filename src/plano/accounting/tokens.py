@@ -38,6 +38,9 @@ _PER_IMAGE = 85  # low-detail image cost; a floor, not a promise
 #: Text past this size is estimated (~4 characters a token), never tokenized: counting 2 MB
 #: costs ~0.5 s of CPU even off the event loop, and providers report usage anyway.
 COUNT_CAP_CHARS = 2 * 1024 * 1024
+#: A sampled estimate counts this many slices of this many characters, spread over the text.
+_SAMPLES = 6
+_SLICE = 8 * 1024
 
 
 class _Encoding(Protocol):
@@ -184,6 +187,32 @@ class TokenCounter:
         await self.ready(model)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._count_loaded, req, model)
+
+    async def sample_request_async(self, req: ChatRequest, model: str = "") -> float:
+        """An estimate of a long prompt's tokens from a tokenized sample of its text (a few
+        slices spread over it), in a thread: cheap where counting it all is not."""
+        model = model or req.model
+        await self.ready(model)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._sample, req, model)
+
+    def _sample(self, req: ChatRequest, model: str) -> float:
+        texts: list[str] = []
+        for m in req.messages:
+            texts += (p.text for p in m.content if isinstance(p, TextPart | ThinkingPart))
+            for c in m.tool_calls:
+                texts += (c.name, c.arguments)
+        text = "\n".join(texts)
+        if len(text) <= _SAMPLES * _SLICE:
+            return float(self.count_request(req, model, load=False))
+        step = (len(text) - _SLICE) // (_SAMPLES - 1)
+        picked = [text[i * step : i * step + _SLICE] for i in range(_SAMPLES)]
+        tokens = sum(self.count(s, model, load=False) for s in picked)
+        rest = self.count_request(
+            ChatRequest(req.model, [], tools=req.tools), model, load=False
+        )  # framing and tool schemas, counted whole (they are small)
+        framing = _PER_MESSAGE * len(req.messages)
+        return tokens * len(text) / (_SAMPLES * _SLICE) + framing + rest
 
     def _count_loaded(self, req: ChatRequest, model: str) -> int:
         return self.count_request(req, model, load=False)

@@ -53,6 +53,7 @@ def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
     issues += _check_aliases(config, names)
     issues += _check_routes(config, names)
     issues += _check_listeners(config)
+    issues += _check_filter_ids(config)
     issues += check_routing(config, names)
     issues += _check_state_storage(config)
     return issues
@@ -244,6 +245,35 @@ def _check_listeners(config: PlanoConfig) -> list[ConfigIssue]:
                 f"port {admin} is already used by {_describe_listener(taken)}",
             )
         )
+    return issues
+
+
+def _check_filter_ids(config: PlanoConfig) -> list[ConfigIssue]:
+    """Agents and filters share one id namespace (Plano's rule); model listeners'
+    ``input_filters`` / ``output_filters`` name filters of that namespace."""
+    issues: list[ConfigIssue] = []
+    first: dict[str, str] = {}
+    entries = [(f"agents[{i}]", a.id) for i, a in enumerate(config.agents)]
+    entries += [(f"filters[{i}]", f.id) for i, f in enumerate(config.filters)]
+    for path, ident in entries:
+        if ident in first:
+            message = f"duplicate id {ident!r} (first declared at {first[ident]}); agents and "
+            issues.append(ConfigIssue(f"{path}.id", message + "filters share one namespace"))
+        else:
+            first[ident] = path
+    filters = sorted({f.id for f in config.filters})
+    agents = {a.id for a in config.agents}
+    for listener in config.listeners:
+        if listener.type != "model":
+            continue  # agent listeners: the orchestration issue
+        for key in ("input_filters", "output_filters"):
+            for j, ident in enumerate(getattr(listener, key)):
+                at = f"{listener.source_path}.{key}[{j}]"
+                if ident in agents and ident not in filters:
+                    issues.append(ConfigIssue(at, f"{ident!r} is an agent, not a filter"))
+                elif ident not in filters:
+                    hint = did_you_mean(ident, filters) if filters else "; no filters are declared"
+                    issues.append(ConfigIssue(at, f"unknown filter {ident!r}{hint}"))
     return issues
 
 

@@ -121,7 +121,17 @@ def _issue(error: ErrorDetails, root: type[BaseModel]) -> ConfigIssue:
             format_path(parent_parts), f"unknown key {key!r}{did_you_mean(key, names)}"
         )
     parts, _ = _resolve(root, loc)
+    if kind == "union_tag_invalid":
+        # A tagged union keyed on "type" (filters): name the key the user wrote.
+        return ConfigIssue(format_path([*parts, "type"]), _unknown_tag(error))
     return ConfigIssue(format_path(parts), _message(error))
+
+
+def _unknown_tag(error: ErrorDetails) -> str:
+    ctx = error.get("ctx") or {}
+    choices = re.findall(r"'((?:[^'\\]|\\.)*)'", str(ctx.get("expected_tags", "")))
+    tag = str(ctx.get("tag", ""))
+    return f"unknown type {tag!r}; expected one of {', '.join(choices)}{did_you_mean(tag, choices)}"
 
 
 def _message(error: ErrorDetails) -> str:

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from plano.config.filters import FilterSpec
 from plano.config.routing import (
     Fallback,
     ModelCapability,
@@ -37,7 +38,6 @@ from plano.config.sections import (
     Agent,
     ConfigModel,
     Endpoint,
-    Filter,
     MetricsSource,
     Overrides,
     PromptCaching,
@@ -117,10 +117,14 @@ class Listener(ConfigModel):
         default=None, description="Router that picks agents on agent listeners."
     )
     input_filters: list[str] = Field(
-        default_factory=list, description="Filter ids run on each request, in order."
+        default_factory=list,
+        description="Ids of `filters` run on each request, in order (each gets the previous "
+        "one's output).",
     )
     output_filters: list[str] = Field(
-        default_factory=list, description="Filter ids run on each response, in order."
+        default_factory=list,
+        description="Ids of `filters` run on each answer (the body, or each stream event), "
+        "in order.",
     )
     agents: list[ListenerAgent] = Field(
         default_factory=list, description="Agents reachable through an agent listener."
@@ -302,14 +306,24 @@ class GatewaySettings(ConfigModel):
     drain_timeout: Duration = Field(
         default=30.0, ge=0, description="Grace period for in-flight requests on shutdown."
     )
-    workers: int = Field(default=1, ge=1, description="Worker processes.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Worker processes; above 1, a supervisor process forks them and restarts "
+        "any that dies.",
+    )
+    watch_config: bool = Field(
+        default=False,
+        description="Reload the config when its file changes (polled every second); "
+        "`plano reload` and SIGHUP reload it too.",
+    )
     log_level: LogLevel = Field(default="info", description="debug, info, warning or error.")
     admin_port: int | None = Field(
         default=None,
         ge=1,
         le=65535,
-        description="Port for admin endpoints (metrics, health); null serves them on the "
-        "model listener.",
+        description="Port of an admin listener (/plano/v1/*, /healthz, /readyz) on the model "
+        "listener's address; null serves the admin endpoints on the model listener.",
     )
     admin_key: str | None = Field(
         default=None,
@@ -332,6 +346,10 @@ class GatewaySettings(ConfigModel):
     )
     body_timeout: Duration = Field(
         default=60.0, gt=0, description="Longest time a client may take to send a request body."
+    )
+    max_body_buffer: ByteSize = Field(
+        default=512 * 1024 * 1024,
+        description="Bytes all request bodies being received may hold at once; past it, 503.",
     )
     max_connections_per_client: int = Field(
         default=1024, ge=0, description="Open connections per client address; 0: no limit."
@@ -365,7 +383,11 @@ class PlanoConfig(ConfigModel):
     routing: Routing | None = Field(default=None, description="Router session settings.")
     prompt_caching: PromptCaching | None = Field(default=None, description="Prompt-cache handling.")
     agents: list[Agent] = Field(default_factory=list, description="Agent servers.")
-    filters: list[Filter] = Field(default_factory=list, description="Request/response filters.")
+    filters: list[FilterSpec] = Field(
+        default_factory=list,
+        description="Filters listeners run on requests and answers: Plano's remote mcp/http "
+        "filters and Plano-for-Python's own types (regex_redact).",
+    )
     endpoints: dict[str, Endpoint] = Field(
         default_factory=dict, description="Named upstream endpoints for prompt targets."
     )

@@ -18,7 +18,6 @@ __all__ = [
     "Agent",
     "ConfigModel",
     "Endpoint",
-    "Filter",
     "MetricsSource",
     "OpenConfigModel",
     "Overrides",
@@ -148,16 +147,6 @@ class PromptCaching(ConfigModel):
 class Agent(ConfigModel):
     id: str = Field(description="Agent id, referenced by agent listeners.")
     url: str = Field(description="URL of the agent's OpenAI-compatible chat completions server.")
-
-
-class Filter(ConfigModel):
-    id: str = Field(description="Filter id, referenced by input_filters / output_filters.")
-    url: str = Field(description="URL of the filter server.")
-    type: Literal["mcp", "http"] = Field(
-        default="mcp", description="mcp: a tools/call of `tool`; http: POST of the body."
-    )
-    transport: Literal["streamable-http"] | None = Field(default=None, description="MCP transport.")
-    tool: str | None = Field(default=None, description="MCP tool to call.")
 
 
 class Endpoint(ConfigModel):

@@ -45,7 +45,7 @@ class Principal:
 ANONYMOUS = Principal("anonymous")
 
 #: Characters of an answer kept for counting its tokens when the provider reports none.
-OUTPUT_SAMPLE_CHARS = 256 * 1024
+OUTPUT_SAMPLE_CHARS = 64 * 1024
 
 
 class OutputText:

@@ -23,11 +23,14 @@ Hooks, in request order::
     on_complete(ctx)                     after the answer was sent (or failed); usage is
                                          final; runs off the request's task
 
-**Rewrites reach the wire.** A filter that changes ``ctx.request`` calls
-``ctx.request.changed()``, and one that changes a non-stream answer calls
-``resp.changed()``: the provider (and the client) then get the canonical value encoded anew
-instead of the original bytes. While a request has active stream filters, its stream is
-rendered from canonical events in the client's shape instead of relaying the provider's bytes.
+**Rewrites reach the wire.** A filter whose ``on_request`` may edit ``ctx.request`` keeps
+``rewrites_request = True`` (the default, so a filter that forgets cannot be bypassed): after
+it ran the request is encoded anew for every upstream instead of relaying the client's bytes.
+A filter that never edits the request (auth, limits) sets it to ``False``; one that edits
+only sometimes may set it to ``False`` and call ``ctx.request.changed()`` when it does. A
+filter that changes a non-stream answer calls ``resp.changed()``. While a request has active
+stream filters, its stream is rendered from canonical events in the client's shape instead of
+relaying the provider's bytes.
 A filter that holds events must release them before it passes a ``StreamEnd``, ``UsageEvent``
 or ``StreamError`` (they close the answer).
 """
@@ -41,7 +44,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from plano.core.model import ChatResponse, StreamEvent
-from plano.errors import PlanoError
+from plano.errors import PlanoError, detached
 from plano.pipeline.context import RequestContext
 
 if TYPE_CHECKING:
@@ -71,6 +74,8 @@ class Filter:
     name: ClassVar[str] = "filter"
     #: A failing fail-closed filter fails the request (500) instead of being skipped.
     fail_closed: ClassVar[bool] = False
+    #: ``on_request`` may edit ``ctx.request`` (see the module's docstring).
+    rewrites_request: ClassVar[bool] = True
 
     async def on_request(self, ctx: RequestContext) -> None:
         """Before routing."""
@@ -124,6 +129,8 @@ class FilterChain:
         self._by_hook: dict[str, list[Filter]] = {
             h: [f for f in self.filters if _overrides(f, h)] for h in _HOOKS
         }
+        #: Whether a request filter may have edited the request without saying so.
+        self._rewrites = any(f.rewrites_request for f in self._by_hook["on_request"])
         #: Filters that take part in streams (an event hook, an end hook, or both).
         self._streaming = [
             f
@@ -169,6 +176,8 @@ class FilterChain:
     async def on_request(self, ctx: RequestContext) -> None:
         if self._by_hook["on_request"]:
             await self._run("on_request", lambda f: f.on_request(ctx))
+            if self._rewrites and ctx.request is not None:
+                ctx.request.changed()
 
     def attempt_started(self, ctx: RequestContext, dep: Deployment) -> None:
         if self._by_hook["on_attempt_start"]:
@@ -248,6 +257,10 @@ class FilterChain:
     def complete(self, ctx: RequestContext) -> None:
         """Queue ``on_complete`` for this request. One background task drains the queue, so a
         burst of requests costs one task, not one each (task creation was a visible cost)."""
+        if ctx.error is not None:
+            detached(ctx.error)  # queued: its traceback must not keep the request's frames
+        if ctx.request is not None:
+            ctx.request.raw_body = None  # sent: only the parsed request is needed from now on
         if not self._by_hook["on_complete"]:
             return
         self._pending.append(ctx)

@@ -43,6 +43,12 @@ class StreamDecoderLike(Protocol):
     #: was cut.
     done: bool
 
+    @property
+    def final(self) -> bool:
+        """Nothing more will come: the relay may stop reading (an upstream that keeps its side
+        open after its terminal event must not hold the answer, nor fail it)."""
+        ...
+
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]: ...
 
     def partial_usage(self) -> Usage | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -81,14 +81,25 @@ def _header_too_long(exc: BaseException) -> bool:
     return False
 
 
+#: Characters of a provider's error text relayed to the client (scrubbing a megabyte of
+#: hostile text would hold the event loop; no useful message is that long).
+MAX_ERROR_TEXT = 8 * 1024
+
+
+def _short(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_ERROR_TEXT:
+        return text
+    return text[:MAX_ERROR_TEXT] + "...(truncated)"
+
+
 def _scrubbed(err: UpstreamStatusError, scrubber: SecretScrubber) -> UpstreamStatusError:
     return UpstreamStatusError(
-        scrubber.scrub(err.message),
+        scrubber.scrub(_short(err.message) or ""),
         status=err.status,
-        code=scrubber.scrub_optional(err.code),
-        param=scrubber.scrub_optional(err.param),
+        code=scrubber.scrub_optional(_short(err.code)),
+        param=scrubber.scrub_optional(_short(err.param)),
         retry_after=err.retry_after,
-        upstream_type=scrubber.scrub_optional(err.upstream_type),
+        upstream_type=scrubber.scrub_optional(_short(err.upstream_type)),
     )
 
 
@@ -116,13 +127,20 @@ class UpstreamPool:
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        #: Origins whose session a successor pool took over (:meth:`adopt`): not closed here.
+        self._handed_over: set[str] = set()
         #: (provider, problem) pairs already logged: a misconfigured provider fails every
         #: request, and one warning says it all.
         self._warned: set[tuple[str, str]] = set()
 
-    def session(self, url: str) -> aiohttp.ClientSession:
+    @staticmethod
+    def origin(url: str) -> str:
+        """The key sessions are pooled under: ``scheme://host[:port]``."""
         parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def session(self, url: str) -> aiohttp.ClientSession:
+        origin = self.origin(url)
         s = self._sessions.get(origin)
         if s is None or s.closed:
             # aiohttp's default cap of 100 connections would queue a gateway's traffic.
@@ -232,7 +250,30 @@ class UpstreamPool:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise map_client_error(exc, provider) from exc
 
+    def adopt(self, old: UpstreamPool, origins: Iterable[str]) -> list[str]:
+        """Take over ``old``'s open sessions for ``origins`` (a config reload: connections to
+        providers that are still configured stay warm). Sessions carry their timeouts and
+        limits, so nothing is taken when those changed. ``old`` keeps using them for the
+        requests it still serves but no longer closes them. Returns the origins taken."""
+        same = (old.timeouts, old._limit, old._limit_per_host) == (
+            self.timeouts,
+            self._limit,
+            self._limit_per_host,
+        )
+        if not same:
+            return []
+        taken: list[str] = []
+        for origin in origins:
+            s = old._sessions.get(origin)
+            if s is None or s.closed or origin in self._sessions:
+                continue
+            self._sessions[origin] = s
+            old._handed_over.add(origin)
+            taken.append(origin)
+        return taken
+
     async def close(self) -> None:
-        for s in self._sessions.values():
-            await s.close()
+        for origin, s in self._sessions.items():
+            if origin not in self._handed_over:
+                await s.close()
         self._sessions.clear()

@@ -8,6 +8,7 @@ read. Pure: callers pass the clock value.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["AffinityMap", "Pin"]
@@ -48,3 +49,13 @@ class AffinityMap:
         self._pins.move_to_end(key)
         while len(self._pins) > self.max_entries:
             self._pins.popitem(last=False)
+
+    def adopt(self, old: AffinityMap, keep: Callable[[Pin], bool]) -> int:
+        """Carry ``old``'s pins that ``keep`` accepts over (a config reload), oldest first,
+        within this map's size; returns how many were kept."""
+        for key, pin in old._pins.items():
+            if keep(pin):
+                self._pins[key] = pin
+        while len(self._pins) > self.max_entries:
+            self._pins.popitem(last=False)
+        return len(self._pins)

@@ -12,6 +12,7 @@ Breaker states::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
 
@@ -240,3 +241,20 @@ class HealthBoard:
 
     def snapshot(self, now: float) -> list[dict[str, object]]:
         return [h.snapshot(now) for h in self._by_name.values()]
+
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def adopt(self, old: HealthBoard, keep: Callable[[str], bool]) -> list[str]:
+        """Carry ``old``'s entries that ``keep`` accepts over to this board (a config reload):
+        the same objects, so requests still in flight on the old runtime report into them.
+        This board's breaker settings apply from now on. Returns the names carried over."""
+        kept: list[str] = []
+        for name, h in old._by_name.items():
+            if name in self._by_name or not keep(name):
+                continue
+            h.breaker.settings = self.settings
+            self._by_name[name] = h
+            kept.append(name)
+        self._client_named |= {n for n in old._client_named if n in self._by_name}
+        return kept

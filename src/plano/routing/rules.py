@@ -18,6 +18,7 @@ from plano.core.model import ChatRequest, text_size
 
 __all__ = [
     "COUNT_CAP_BYTES",
+    "SAMPLE_FROM_BYTES",
     "NamePattern",
     "RequestFacts",
     "Rule",
@@ -61,6 +62,12 @@ class TokensNeeded(Exception):
 #: Prompts whose text is larger than this are never tokenized: the estimate decides. Counting
 #: 2 MiB costs ~0.5 s of CPU, even in a thread; past it the precision is not worth it.
 COUNT_CAP_BYTES = 2 * 1024 * 1024
+#: Past this much text, a tokenized sample is tried before an exact count (a 128k-token
+#: window is undecided by size alone for prompts of ~250-1,000 KB: counting one whole
+#: would cost 15-50 ms of CPU per request).
+SAMPLE_FROM_BYTES = 64 * 1024
+#: A sample's estimate is trusted to within this factor either way.
+_SAMPLE_MARGIN = 1.2
 #: Characters per token that ASCII text practically never goes below (code and prose run at
 #: ~3-4.5; random base64 ~2.5). Non-ASCII text counts one token per byte, its hard limit.
 _SAFE_ASCII_CHARS_PER_TOKEN = 2
@@ -84,6 +91,8 @@ class RequestFacts:
         "_count",
         "_images",
         "_other_bytes",
+        "_sample",
+        "_sampled",
         "_tokens",
         "has_tools",
         "headers",
@@ -101,6 +110,7 @@ class RequestFacts:
         headers: Mapping[str, str],
         count: Callable[[ChatRequest], Awaitable[int]] | None = None,
         labels: Mapping[str, str] | None = None,
+        sample: Callable[[ChatRequest], Awaitable[float]] | None = None,
     ) -> None:
         self.request = req
         self.model = req.model
@@ -112,6 +122,9 @@ class RequestFacts:
         self.json_mode = fmt in _JSON_FORMATS
         self.stream = req.stream
         self._count = count
+        self._sample = sample
+        #: (at least, at most) from a tokenized sample, once taken.
+        self._sampled: tuple[int, int] | None = None
         self._tokens: int | None = None
         self._ascii = -1
         self._other_bytes = 0
@@ -156,16 +169,19 @@ class RequestFacts:
         return self._tokens if self._tokens is not None else self.text_bytes()
 
     def likely_at_most(self) -> int:
-        """A practical upper bound: ASCII text at no fewer than 2 characters a token."""
+        """A practical upper bound: ASCII text at no fewer than 2 characters a token (or,
+        once sampled, the sample's estimate plus its margin)."""
         if self._tokens is not None:
             return self._tokens
         self.text_bytes()
-        return self._ascii // _SAFE_ASCII_CHARS_PER_TOKEN + self._other_bytes
+        bound = self._ascii // _SAFE_ASCII_CHARS_PER_TOKEN + self._other_bytes
+        return min(bound, self._sampled[1]) if self._sampled else bound
 
     def likely_at_least(self) -> int:
         if self._tokens is not None:
             return self._tokens
-        return self.text_bytes() // _MAX_BYTES_PER_TOKEN
+        bound = self.text_bytes() // _MAX_BYTES_PER_TOKEN
+        return max(bound, self._sampled[0]) if self._sampled else bound
 
     def approx_tokens(self) -> int:
         """The token count if it was counted, else ~4 characters a token (cost ranking)."""
@@ -196,6 +212,20 @@ class RequestFacts:
     @property
     def counted(self) -> bool:
         return self._tokens is not None
+
+    async def refine(self) -> None:
+        """Know more about the input tokens, off the event loop: first (for prompts past
+        :data:`SAMPLE_FROM_BYTES`) a tokenized sample of the text, whose estimate narrows the
+        bounds to within its margin; then, if a decision still depends on it, the exact count
+        (prompts past :data:`COUNT_CAP_BYTES` keep the estimate)."""
+        if self._tokens is not None:
+            return
+        size = self.text_bytes()
+        if self._sampled is None and self._sample is not None and size > SAMPLE_FROM_BYTES:
+            est = await self._sample(self.request)
+            self._sampled = (int(est / _SAMPLE_MARGIN), int(est * _SAMPLE_MARGIN) + 1)
+            return
+        await self.count_exact()
 
     async def count_exact(self) -> int:
         """Count the input tokens (the counter runs off the event loop); prompts past

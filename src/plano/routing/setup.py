@@ -132,6 +132,7 @@ def router_from_config(
     count: Callable[[ChatRequest], Awaitable[int]],
     *,
     windows: Callable[[str, str], int | None] | None = None,
+    sample: Callable[[ChatRequest], Awaitable[float]] | None = None,
 ) -> SmartRouter:
     pools = {
         name: Pool(
@@ -170,4 +171,5 @@ def router_from_config(
         preference=PreferenceSettings(pref.timeout, pref.default_route, tuple(pref.apply_to)),
         prices=price_lookup(prices),
         count=count,
+        sample=sample,
     )

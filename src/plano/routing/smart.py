@@ -87,6 +87,7 @@ class SmartRouter:
         preference: PreferenceSettings | None = None,
         prices: Callable[[Deployment], tuple[float, float] | None] | None = None,
         count: Callable[[ChatRequest], Awaitable[int]] | None = None,
+        sample: Callable[[ChatRequest], Awaitable[float]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         counters: m.RoutingCounters | None = None,
@@ -105,6 +106,8 @@ class SmartRouter:
         self._prices = prices or (lambda _d: None)
         #: Exact input-token count, off the event loop; None: the estimate decides.
         self._count = count
+        #: A tokenized sample's estimate of the input tokens, off the event loop.
+        self._sample = sample
         self.clock = clock
         self.rng = rng or random.Random()
         self.counters = counters or m.RoutingCounters()
@@ -115,7 +118,8 @@ class SmartRouter:
     def plan(self, ctx: RequestContext) -> Plan | Awaitable[Plan]:
         req = ctx.request
         assert req is not None
-        return self._plan(ctx, RequestFacts(req, ctx.headers, self._count, ctx.labels))
+        facts = RequestFacts(req, ctx.headers, self._count, ctx.labels, self._sample)
+        return self._plan(ctx, facts)
 
     def _plan(self, ctx: RequestContext, facts: RequestFacts) -> Plan | Awaitable[Plan]:
         try:
@@ -136,16 +140,21 @@ class SmartRouter:
     async def _count_then(
         self, facts: RequestFacts, then: Callable[[], Plan | Awaitable[Plan]]
     ) -> Plan:
-        await facts.count_exact()
-        self.counters.inc(m.TOKENS_COUNTED)
-        plan = then()
-        return plan if isinstance(plan, Plan) else await plan
+        """Refine the token bounds (a sample, then an exact count) until ``then`` decides."""
+        while True:
+            await facts.refine()
+            self.counters.inc(m.TOKENS_COUNTED, how="exact" if facts.counted else "sample")
+            try:
+                plan = then()
+            except TokensNeeded:
+                continue
+            return plan if isinstance(plan, Plan) else await plan
 
     def direct_plan(self, ctx: RequestContext) -> Plan | Awaitable[Plan]:
         """The requested name only: no rules, no preference routing (the router model's own
         calls use this, so they cannot recurse)."""
         assert ctx.request is not None
-        facts = RequestFacts(ctx.request, ctx.headers, self._count, ctx.labels)
+        facts = RequestFacts(ctx.request, ctx.headers, self._count, ctx.labels, self._sample)
         return self._finish(ctx, facts, [facts.model], (), None, "none")
 
     def report(

@@ -102,17 +102,13 @@ class HostPolicy:
             self.loopback and name.endswith(".localhost") and "localhost" in self.hosts
         )
 
-    def origin_allowed(self, origin: str | None, host: str | None) -> bool:
+    def origin_allowed(self, origin: str | None) -> bool:
         """Browsers send ``Origin`` on cross-site requests (every POST); API clients do not.
-        A page of the gateway's own origin and configured origins pass."""
+        Only configured origins pass: the gateway serves no pages of its own, and a "same
+        origin" rule would let a DNS-rebinding page (Host and Origin both evil.com) through."""
         if origin is None or "*" in self.origins:
             return True
-        o = origin.lower()
-        if o in self.origins:
-            return True
-        # Same origin: the page was served by this listener under the same host name.
-        _scheme, sep, rest = o.partition("://")
-        return bool(sep) and host is not None and rest == host.lower()
+        return origin.lower() in self.origins
 
     def admin_refusal(self, headers: Any) -> PlanoError | None:
         """Why an admin request is refused, or ``None``."""
@@ -125,7 +121,8 @@ class HostPolicy:
                 code="admin_disabled",
             )
         given = _bearer(headers.get("authorization")) or headers.get("x-plano-admin-key")
-        if given and hmac.compare_digest(given.encode(), self.admin_key.encode()):
+        # Header bytes that are not UTF-8 arrive as surrogates: never a match, never a crash.
+        if given and given.isascii() and hmac.compare_digest(given, self.admin_key):
             return None
         return AuthenticationError(
             "Admin endpoints need the admin key (Authorization: Bearer <key> or "
@@ -190,7 +187,7 @@ def guard_middleware(policy: HostPolicy) -> Any:
                 "This gateway does not answer to that Host name.", code="host_not_allowed"
             )
             return error_response(request.path, err)
-        if not policy.origin_allowed(headers.get("origin"), host):
+        if not policy.origin_allowed(headers.get("origin")):
             err = PermissionDenied(
                 "Requests from web pages of other sites are not allowed (gateway.allowed_origins).",
                 code="origin_not_allowed",

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -32,10 +32,10 @@ from plano.errors import (
     MethodNotAllowed,
     NotFound,
     Overloaded,
-    PayloadTooLarge,
     PlanoError,
     RequestTimeout,
     UpstreamTimeout,
+    detached,
 )
 from plano.pipeline.context import RequestContext
 from plano.pipeline.filters import FilterChain
@@ -45,6 +45,7 @@ from plano.providers.transport import UpstreamPool
 from plano.routing.catalog import ModelCatalog
 from plano.routing.fallback import call_with_fallback
 from plano.routing.router import Plan, Router, StaticRouter
+from plano.server.body import BIG_BODY, BodyReader, parse_body
 from plano.server.relay import (
     Exchange,
     StreamLimits,
@@ -57,7 +58,7 @@ from plano.server.routing_api import decision_routes
 from plano.wire import capabilities
 from plano.wire.shapes import ROUTES, SHAPES, ClientShape, shape_for_path
 
-__all__ = ["Gateway", "GatewaySettings"]
+__all__ = ["Gateway", "GatewaySettings", "Lifecycle"]
 
 log = logging.getLogger("plano.gateway")
 
@@ -72,6 +73,8 @@ class GatewaySettings:
     request_timeout: float = 300.0
     #: Reading the request body (a client that stalls mid-body).
     body_timeout: float = 60.0
+    #: Bytes all bodies being received may hold at once.
+    body_budget: int = 512 * 1024 * 1024
     #: The listener's name (``listeners[].name``), carried in every request's context.
     listener: str = "llm"
 
@@ -79,6 +82,14 @@ class GatewaySettings:
 #: The outcome observers get for an attempt that ended without an answer or an error: the
 #: client left (its task was cancelled).
 _CANCELLED = ClientClosed("The client closed the request.", code="client_closed")
+
+
+class Lifecycle(Protocol):
+    """What a standalone :meth:`Gateway.app` starts and closes with the application."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 def _usable_id(given: str | None) -> str | None:
@@ -97,6 +108,9 @@ class Gateway:
         chain: FilterChain,
         extra_routes: list[web.RouteDef] | None = None,
         router: Router | None = None,
+        *,
+        started: float | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -104,7 +118,12 @@ class Gateway:
         self.pool = pool
         self.chain = chain
         self.in_flight = 0
-        self.started = time.time()
+        self.body = BodyReader(settings.max_body, settings.body_timeout, settings.body_budget)
+        #: When the gateway started serving (kept across config reloads).
+        self.started = started if started is not None else time.time()
+        #: What :meth:`app`'s start-up and clean-up start and close; by default the chain and
+        #: the pool (a runtime snapshot owns more: its ledger and store).
+        self.lifecycle = lifecycle
         # Built per worker process (after fork): a random prefix and a counter are unique
         # across workers and cost far less than os.urandom per request.
         self._id_prefix = "req_" + os.urandom(8).hex()
@@ -116,23 +135,35 @@ class Gateway:
 
     # ------------------------------------------------------------------ app
 
+    def routes(self) -> list[web.RouteDef]:
+        """Every route of the model listener, the catch-all last (the model listener of a
+        runtime snapshot declares these)."""
+        defs = [web.post(path, self._endpoint(SHAPES[shape])) for path, shape in ROUTES]
+        defs += [web.get("/v1/models", self.models), web.get("/healthz", self.healthz)]
+        defs += decision_routes(self)
+        defs += self._extra_routes
+        defs.append(web.route("*", "/{tail:.*}", self.not_found))
+        return defs
+
     def app(self) -> web.Application:
+        """A standalone application serving this gateway alone (tests, the demo); ``plano
+        up`` serves listeners through the runtime instead."""
         app = web.Application(client_max_size=self.settings.max_body)
-        for path, shape_name in ROUTES:
-            app.router.add_post(path, self._endpoint(SHAPES[shape_name]))
-        app.router.add_get("/v1/models", self.models)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_routes(decision_routes(self))
-        app.router.add_routes(self._extra_routes)
-        app.router.add_route("*", "/{tail:.*}", self.not_found)
+        app.router.add_routes(self.routes())
         app.on_startup.append(self._on_startup)
         app.on_cleanup.append(self._on_cleanup)
         return app
 
     async def _on_startup(self, _app: web.Application) -> None:
-        await self.chain.start()
+        if self.lifecycle is not None:
+            await self.lifecycle.start()
+        else:
+            await self.chain.start()
 
     async def _on_cleanup(self, _app: web.Application) -> None:
+        if self.lifecycle is not None:
+            await self.lifecycle.close()
+            return
         await self.chain.close()
         await self.pool.close()
 
@@ -165,7 +196,7 @@ class Gateway:
         admitted = False
         try:
             async with asyncio.timeout(self.settings.request_timeout):
-                body = await self._read_body(request)
+                body = await self.body.read(request)
                 # Counted once the body is in: a client that stalls mid-body holds a
                 # connection (bounded per address and by body_timeout), never a slot.
                 if self.in_flight >= self.settings.max_in_flight:
@@ -202,16 +233,10 @@ class Gateway:
 
     async def decide(self, request: web.Request, ctx: RequestContext, shape: ClientShape) -> Plan:
         """Read and parse the request, run the input filters, and plan its route."""
-        return await self._plan(ctx, shape, await self._read_body(request))
+        return await self._plan(ctx, shape, await self.body.read(request))
 
     async def _plan(self, ctx: RequestContext, shape: ClientShape, raw: bytes) -> Plan:
-        if len(raw) < BIG_BODY:
-            ctx.request = _parse(shape, raw)
-        else:
-            # Parsing a 10 MB prompt takes tens of ms of pure Python: in a thread, the event
-            # loop keeps getting the interpreter every few ms (the GIL's switch interval).
-            loop = asyncio.get_running_loop()
-            ctx.request = await loop.run_in_executor(None, _parse, shape, raw)
+        ctx.request = await parse_body(shape, raw)
         await self.chain.on_request(ctx)
         plan = self.router.plan(ctx)
         return plan if isinstance(plan, Plan) else await plan
@@ -242,7 +267,11 @@ class Gateway:
         shape = SHAPES[ctx.shape]
         capabilities.check(req, shape.family, dep.family)
         try:
-            ureq = codec.build(dep, req, ctx.headers)
+            if req.raw_body is None and _big(req):  # encoded anew: a big one off the loop
+                loop = asyncio.get_running_loop()
+                ureq = await loop.run_in_executor(None, codec.build, dep, req, ctx.headers)
+            else:
+                ureq = codec.build(dep, req, ctx.headers)
         except orjson.JSONEncodeError as exc:  # e.g. nested past orjson's depth limit
             raise InvalidRequest(
                 "The request cannot be encoded for the provider: a value is nested too "
@@ -254,29 +283,6 @@ class Gateway:
             limits = self.settings.stream_limits
             return await relay_stream(ctx, ex, self.pool, codec, ureq, shape, self.chain, limits)
         return await call_once(ctx, self.pool, codec, ureq, shape, self.chain)
-
-    async def _read_body(self, request: web.Request) -> bytes:
-        limit = self.settings.max_body
-        if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge(
-                f"The request body is larger than the limit of {limit} bytes.",
-                code="request_too_large",
-            )
-        try:
-            async with asyncio.timeout(self.settings.body_timeout):
-                raw = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise PayloadTooLarge(
-                f"The request body is larger than the limit of {limit} bytes.",
-                code="request_too_large",
-            ) from exc
-        except TimeoutError as exc:
-            raise RequestTimeout(
-                "The request body was not received in time.", code="body_timeout"
-            ) from exc
-        if not raw:
-            raise InvalidRequest("The request body is empty; expected a JSON object.")
-        return raw
 
     async def _fail(
         self, ex: Exchange, ctx: RequestContext, shape: ClientShape, err: PlanoError
@@ -290,7 +296,7 @@ class Gateway:
 
     def _error(self, ctx: RequestContext, shape: ClientShape, err: PlanoError) -> web.Response:
         ctx.status = err.status
-        ctx.error = err
+        ctx.error = detached(err)
         ctx.end_ns = time.perf_counter_ns()
         headers = answer_headers(ctx)
         if err.retry_after is not None:
@@ -334,23 +340,9 @@ class Gateway:
         return self._error(ctx, shape, err)
 
 
-#: Bodies from this size on are parsed off the event loop.
-BIG_BODY = 1024 * 1024
-
-
-def _parse(shape: ClientShape, raw: bytes) -> ChatRequest:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"The request body is not valid JSON: {exc.args[0] if exc.args else exc}.",
-            code="invalid_json",
-        ) from exc
-    req = shape.parse_request(body)
-    req.raw_body = raw
-    if len(raw) >= BIG_BODY:
-        text_size(req)  # measured here, in the parsing thread, rather than on the loop
-    return req
+def _big(req: ChatRequest) -> bool:
+    size = text_size(req)
+    return size.ascii_chars + size.other_bytes >= BIG_BODY
 
 
 def _owner(name: str) -> str:

@@ -37,11 +37,12 @@ from plano.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamTimeout,
+    detached,
 )
 from plano.pipeline.context import RequestContext
 from plano.pipeline.filters import FilterChain
 from plano.providers.codec import Codec, UpstreamRequest
-from plano.providers.transport import UpstreamPool, map_client_error
+from plano.providers.transport import MAX_ERROR_TEXT, UpstreamPool, map_client_error
 from plano.wire.shapes import ClientShape, StreamRenderer
 
 __all__ = [
@@ -170,7 +171,7 @@ def _observe(ctx: RequestContext, events: list[StreamEvent], scrub: Callable[[st
                 ctx.first_token_ns = time.perf_counter_ns()
         elif isinstance(ev, StreamError):
             ctx.status = ev.status
-            ev.message = scrub(ev.message)
+            ev.message = scrub(ev.message[:MAX_ERROR_TEXT])
             seen = _FAILED
     return seen
 
@@ -199,6 +200,11 @@ _PRELUDE = (StreamStart, UsageEvent)
 #: Held events past which the answer is committed anyway (an upstream that sends nothing but
 #: preludes must not grow the buffer).
 _MAX_HELD = 64
+
+
+class _ClientGone(Exception):
+    """A write to the client failed: it left. Kept apart from the upstream's socket errors
+    (aiohttp raises ConnectionResetError subclasses for both), which do fail a deployment."""
 
 
 class _StreamRelay:
@@ -259,6 +265,8 @@ class _StreamRelay:
             await self._feed(self.parser.feed(chunk))
             if not committed and self.out is not None:
                 timer.reschedule(None if idle is None else loop.time() + idle)
+            if self.decoder.final:
+                break  # the terminal event is in: no need to wait for the upstream to close
         await self._feed(self.parser.flush())
         if not self.decoder.done:
             raise UpstreamProtocolError(
@@ -274,7 +282,7 @@ class _StreamRelay:
             tail.append(self.renderer.done())
         assert self.out is not None
         if tail:
-            await self.out.write(b"".join(tail))
+            await self._send(b"".join(tail))
         self.ctx.answered = True
 
     async def _feed(self, sses: list[SSEEvent]) -> None:
@@ -295,10 +303,10 @@ class _StreamRelay:
                     await self._commit(batch)
         except PlanoError:
             if batch and self.out is not None:
-                await self.out.write(b"".join(batch))
+                await self._send(b"".join(batch))
             raise
         if batch and self.out is not None:
-            await self.out.write(b"".join(batch))
+            await self._send(b"".join(batch))
             if self.renderer is None and self.decoder.done:
                 # The provider's own terminal event is out: the answer is whole even if the
                 # upstream is slow to close its side and the client leaves first.
@@ -324,7 +332,8 @@ class _StreamRelay:
     def _hold(self, raw: bytes, events: list[StreamEvent]) -> None:
         for ev in events:
             if isinstance(ev, StreamError):  # failed before anything was sent: fail over
-                raise UpstreamStatusError(self.scrub(ev.message), status=ev.status)
+                message = self.scrub(ev.message[:MAX_ERROR_TEXT])
+                raise UpstreamStatusError(message, status=ev.status)
         self.held.append((raw, events))
 
     def _ready(self, events: list[StreamEvent]) -> bool:
@@ -332,7 +341,10 @@ class _StreamRelay:
 
     async def _commit(self, batch: list[bytes]) -> None:
         out = web.StreamResponse(status=200, headers={**_SSE_HEADERS, **answer_headers(self.ctx)})
-        await out.prepare(self.exchange.request)
+        try:
+            await out.prepare(self.exchange.request)
+        except ConnectionResetError as exc:
+            raise _ClientGone from exc
         self.out = self.exchange.response = out
         self.exchange.renderer = self.renderer
         self.ctx.committed = True
@@ -342,6 +354,13 @@ class _StreamRelay:
                 await self._emit_transformed(events, batch)
             else:
                 self._emit(raw, events, batch)
+
+    async def _send(self, data: bytes) -> None:
+        assert self.out is not None
+        try:
+            await self.out.write(data)
+        except ConnectionResetError as exc:  # aiohttp's writes say so when the client left
+            raise _ClientGone from exc
 
     async def _emit_transformed(self, events: list[StreamEvent], batch: list[bytes]) -> None:
         _observe(self.ctx, events, self.scrub)  # billing sees what the provider sent
@@ -399,11 +418,7 @@ async def relay_stream(
         )
     except PlanoError as err:
         await _failed(relay, err)
-    except aiohttp.ClientError as exc:
-        await _failed(relay, map_client_error(exc, dep.provider))
-    except ConnectionResetError as exc:
-        if relay.out is None and not _client_gone(exchange.request):
-            raise map_client_error(exc, dep.provider) from exc
+    except _ClientGone as exc:
         # The client went away: a logged, accounted event, not a traceback, and never a
         # failure of the deployment (it must not feed its circuit breaker).
         if not ctx.answered:
@@ -412,6 +427,8 @@ async def relay_stream(
         ctx.upstream_end_ns = ctx.end_ns = time.perf_counter_ns()
         if relay.out is None:
             raise asyncio.CancelledError from exc  # nothing to answer: as if cancelled
+    except (aiohttp.ClientError, ConnectionResetError) as exc:  # the upstream's socket
+        await _failed(relay, map_client_error(exc, dep.provider))
     except asyncio.CancelledError:
         if not ctx.answered:
             ctx.client_closed = True
@@ -435,15 +452,13 @@ def _keep_partial_usage(ctx: RequestContext, relay: _StreamRelay) -> None:
             ctx.usage = got
 
 
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
 async def _failed(relay: _StreamRelay, err: PlanoError) -> None:
-    """Before the first byte: raise (fallback may act). After: the in-band error event."""
+    """Before the first byte: raise (fallback may act). After: the in-band error event;
+    nothing once the whole answer is out (a late failure cannot spoil a complete answer)."""
     if relay.out is None:
         raise err
+    if relay.ctx.answered:
+        return
     await fail_stream(relay.ctx, relay.out, relay.shape, err, relay.renderer)
 
 
@@ -456,8 +471,10 @@ async def fail_stream(
 ) -> None:
     """End a started stream with the client shape's in-band error. A renderer (answers from
     another family) renders it from its own state, so open blocks/items are closed first."""
+    if ctx.answered:
+        return  # the answer is whole: nothing may follow its terminal event
     ctx.status = err.status
-    ctx.error = err
+    ctx.error = detached(err)
     if renderer is not None:
         data = renderer.render(StreamError(err.message, err.status, err.error_type))
     else:

@@ -10,7 +10,7 @@ import time
 import orjson
 
 from plano.core.model import ChatRequest, ChatResponse, Message
-from plano.errors import InvalidRequest, PlanoError, UpstreamProtocolError
+from plano.errors import InvalidRequest, PlanoError, UpstreamProtocolError, detached
 from plano.pipeline.context import RequestContext
 from plano.pipeline.filters import FilterChain
 from plano.providers.deployment import Deployment
@@ -46,7 +46,7 @@ class GatewayModelCaller:
                 plan = await plan
             answer = await call_with_fallback(ctx, plan, self.router, self._attempt)
         except PlanoError as err:
-            ctx.status, ctx.error = err.status, err
+            ctx.status, ctx.error = err.status, detached(err)
             raise
         finally:
             ctx.end_ns = time.perf_counter_ns()

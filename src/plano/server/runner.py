@@ -1,67 +1,82 @@
-"""Running the gateway: build the runtime from a validated config, serve on uvloop, drain on
-SIGINT/SIGTERM, and fork worker processes that share the port (SO_REUSEPORT)."""
+"""Running the gateway: bind every listener's socket, then serve them in this process (one
+worker) or under a supervisor whose forked workers inherit the sockets.
+
+With ``workers: N > 1`` the ``plano up`` process only supervises (``server/supervisor.py``):
+it holds one listening socket per listener, shared by the workers (the kernel queues
+connections on it; a worker that dies loses only the requests it had accepted), restarts a
+worker that dies, forwards SIGTERM/SIGINT (drain) and SIGHUP (reload, once the new config
+passed the same check the workers make) and, with ``--watch``, polls the config file. With
+one worker, ``plano up`` serves itself, reloads itself and watches the file itself.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import gc
+import errno
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
-from plano.accounting.filter import AccountingFilter
-from plano.accounting.ledger import Ledger, stderr_sink
-from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.config import PlanoConfig
-from plano.core.redact import SecretScrubber
 from plano.netutil import bind_socket
-from plano.pipeline.filters import Filter, FilterChain
-from plano.providers.transport import Timeouts, UpstreamPool
-from plano.routing.catalog import ModelCatalog
-from plano.routing.preference import EmbeddingRouteChooser, LLMRouteChooser
-from plano.routing.setup import context_window_lookup, router_from_config
-from plano.routing.smart import SmartRouter
-from plano.server.admin import admin_routes
-from plano.server.edge import EdgeRunner, EdgeSettings, HostPolicy, guard_middleware
-from plano.server.gateway import Gateway, GatewaySettings
-from plano.server.relay import StreamLimits
-from plano.server.router_client import GatewayModelCaller
-from plano.server.routing_api import status_routes
-from plano.server.shape_routes import count_tokens_routes, responses_routes
-from plano.state import ResponsesStateFilter, ResponseStore
-from plano.state.setup import store_from_config
+from plano.pipeline.filters import Filter
+from plano.server.gateway import Gateway
+from plano.server.listeners import ListenerSpec, not_served, plan_listeners
+from plano.server.reload import ConfigWatch, check_reload
+from plano.server.runtime import Resources, Runtime, build_runtime
+from plano.server.supervisor import Child, ChildContext, Supervisor
+from plano.server.worker import WorkerOptions, run_worker
+from plano.state import ResponseStore
 
-__all__ = ["ServeOptions", "build_gateway", "serve", "serve_forever"]
+__all__ = ["BindError", "ServeOptions", "build_gateway", "serve_forever"]
 
 log = logging.getLogger("plano")
 
 
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
-    host: str
-    port: int
+    #: ``plano up --host/--port``: override the first model listener's address.
+    host: str | None = None
+    port: int | None = None
     workers: int = 1
     drain_timeout: float = 30.0
     cache_dir: Path = Path.home() / ".cache" / "plano"
-    #: Written with "host:port" once the listener accepts connections (used by ``up -d``).
+    #: Written with "host:port" once every listener accepts connections (``up -d``).
     ready_file: Path | None = None
+    #: The file reloads read again; ``None``: no reloads.
+    config_path: Path | None = None
+    #: Reload when the config file changes (polled every second).
+    watch: bool = False
 
 
-def model_listener(config: PlanoConfig) -> tuple[str, int, float]:
-    for lst in config.listeners:
-        if lst.type == "model":
-            return lst.address or "127.0.0.1", lst.port, float(lst.timeout or 300.0)
-    return "127.0.0.1", 12000, 300.0
+class BindError(OSError):
+    """A listener's address could not be bound."""
+
+    def __init__(self, spec: ListenerSpec, exc: OSError) -> None:
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.spec = spec
+        self.in_use = exc.errno == errno.EADDRINUSE
+
+
+class _Owner:
+    """Starts and closes a runtime and its resources with a standalone gateway app."""
+
+    def __init__(self, resources: Resources, runtime: Runtime) -> None:
+        self.resources = resources
+        self.runtime = runtime
+
+    async def start(self) -> None:
+        await self.resources.start()
+        await self.runtime.start()
+
+    async def close(self) -> None:
+        await self.runtime.close()
+        await self.resources.close()
 
 
 def build_gateway(
@@ -71,151 +86,158 @@ def build_gateway(
     access_sink: Callable[[list[bytes]], None] | None = None,
     extra_filters: Sequence[Filter] = (),
 ) -> Gateway:
-    """The runtime objects for a validated config; no sockets are opened here. Responses API
-    state lives in ``response_store``, else in the store ``state_storage`` names;
+    """The first model listener of a one-snapshot runtime, as a gateway whose ``app()``
+    starts and closes that runtime (tests, the demo, embedders); no sockets are opened.
     ``extra_filters`` run after the built-in ones."""
-    g = config.gateway
-    _host, _port, timeout = model_listener(config)
-    catalog = ModelCatalog(config.model_providers, config.model_aliases)
-    pool = UpstreamPool(
-        Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout),
-        scrubber=SecretScrubber.from_catalog(catalog),  # provider errors echo keys
+    resources = Resources.create(counter, access_sink)
+    runtime = build_runtime(
+        config,
+        resources,
+        plan_listeners(config),
+        store=response_store,
+        extra_filters=extra_filters,
     )
-    ledger = Ledger(sink=access_sink)
-    counter = counter or TokenCounter()
-    store = response_store or store_from_config(config.state_storage)
-    prices = PriceBook()
-    accounting = AccountingFilter(ledger, prices, counter)
-    chain = FilterChain([accounting, ResponsesStateFilter(store), *extra_filters])
-    router = router_from_config(
-        config, catalog, prices, counter.count_request_async, windows=context_window_lookup()
-    )
-    if isinstance(router.chooser, LLMRouteChooser):
-        router.chooser.complete = GatewayModelCaller(router, pool, chain).complete
-    f = config.fallback
-    settings = GatewaySettings(
-        max_body=g.max_request_body,
-        max_in_flight=g.max_in_flight,
-        request_timeout=timeout,
-        body_timeout=g.body_timeout,
-        stream_limits=StreamLimits(f.first_token_timeout, f.stream_idle_timeout),
-    )
-    routes = admin_routes(ledger, chain) + count_tokens_routes(counter) + responses_routes(store)
-    routes += status_routes(router.status)
-    return Gateway(settings, catalog, pool, chain, routes, router)
+    gateway = runtime.model_gateway()
+    gateway.lifecycle = _Owner(resources, runtime)
+    return gateway
 
 
-def _load_route_embeddings(
-    loop: asyncio.AbstractEventLoop, gateway: Gateway
-) -> asyncio.Future[None]:
-    """Embed the routes in a thread (~0.3 s); until then requests take the default route."""
-    router = gateway.router
-    chooser = router.chooser if isinstance(router, SmartRouter) else None
-    if not isinstance(chooser, EmbeddingRouteChooser):
-        done: asyncio.Future[None] = loop.create_future()
-        done.set_result(None)
-        return done
-
-    def load() -> None:
-        try:
-            chooser.load()
-        except Exception:
-            log.exception("could not load the embedding router; using default routes")
-
-    return loop.run_in_executor(None, load)
-
-
-async def serve(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) -> None:
-    """Serve until SIGINT/SIGTERM, then stop accepting and drain in-flight requests."""
-    # Encodings load on first use, off the loop (most requests never count tokens).
-    counter = TokenCounter(opts.cache_dir / "tiktoken")
-    loop = asyncio.get_running_loop()
-    # The access log goes to stderr as JSON lines, one write per batch (when it is enabled).
-    sink = stderr_sink if logging.getLogger("plano.access").isEnabledFor(logging.INFO) else None
-    gateway = build_gateway(config, counter, access_sink=sink)
-    routes_loading = _load_route_embeddings(loop, gateway)
-    g = config.gateway
-    app = gateway.app()
-    app.middlewares.append(
-        guard_middleware(
-            HostPolicy.build(opts.host, g.allowed_hosts, g.allowed_origins, g.admin_key)
-        )
-    )
-    runner = EdgeRunner(
-        app,
-        EdgeSettings(g.header_timeout, g.max_connections_per_client),
-        handler_cancellation=True,  # a client that leaves cancels its upstream call
-        access_log=None,
-        shutdown_timeout=opts.drain_timeout,
-    )
-    await runner.setup()
-    _tune_gc()
-    site = web.SockSite(runner, sock)
-    await site.start()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if opts.ready_file is not None:
-        opts.ready_file.write_text(f"{opts.host}:{opts.port}\n")
-    log.info("plano listening on http://%s:%d (pid %d)", opts.host, opts.port, os.getpid())
-    await stop.wait()
-    log.info("draining %d in-flight request(s)", gateway.in_flight)
-    with contextlib.suppress(Exception):
-        await routes_loading
-    await runner.cleanup()
-    log.info("stopped")
-
-
-def _tune_gc() -> None:
-    """Keep the cyclic garbage collector off the hot path. Start-up leaves hundreds of
-    thousands of long-lived objects (the price catalogue, pydantic models, aiohttp); frozen,
-    full collections no longer walk them. Requests free their objects by reference counting,
-    so collections can also run less often: at 178 KB agent prompts, collections under the
-    default thresholds cost more CPU than parsing the prompt."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
-
-
-#: Allocations between young-generation collections (Python's default is 700).
-GC_THRESHOLD = 300_000
-
-
-def _run_worker(config: PlanoConfig, opts: ServeOptions, sock: socket.socket) -> None:
+def bind_listeners(specs: Sequence[ListenerSpec]) -> list[socket.socket]:
+    """One listening socket per listener; all or none."""
+    sockets: list[socket.socket] = []
     try:
-        import uvloop
-
-        uvloop.run(serve(config, opts, sock))
-    except ImportError:  # pragma: no cover - platforms without uvloop
-        asyncio.run(serve(config, opts, sock))
+        for spec in specs:
+            try:
+                sockets.append(bind_socket(spec.host, spec.port))
+            except OSError as exc:
+                raise BindError(spec, exc) from exc
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 def serve_forever(config: PlanoConfig, opts: ServeOptions) -> int:
-    """Bind, fork ``workers - 1`` children that share the port, serve, reap children."""
-    reuse = opts.workers > 1
-    if reuse:
-        # SO_REUSEPORT would let these workers share the port with another running gateway
-        # (both answering, at random): bind it alone first to prove nobody else holds it.
-        bind_socket(opts.host, opts.port).close()
-    sock = bind_socket(opts.host, opts.port, reuse_port=reuse)
-    children: list[int] = []
-    for _ in range(opts.workers - 1):
-        pid = os.fork()
-        if pid == 0:
-            # Each worker gets its own socket on the same port; the kernel balances accepts.
-            sock.close()
-            child = dataclasses.replace(opts, ready_file=None)
-            _run_worker(config, child, bind_socket(opts.host, opts.port, reuse_port=True))
-            os._exit(0)
-        children.append(pid)
+    """Bind, serve until SIGINT/SIGTERM, drain; the exit status."""
+    specs = plan_listeners(config, opts.host, opts.port)
+    sockets = bind_listeners(specs)
+    for name in not_served(config):
+        log.info("listener %s: accepted, not supported yet (not served)", name)
     try:
-        _run_worker(config, opts, sock)
+        if opts.workers <= 1:
+            return _serve_here(config, specs, sockets, opts)
+        return _supervise(config, specs, sockets, opts)
     finally:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        for pid in children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        for sock in sockets:
+            sock.close()
         sys.stdout.flush()
-    return 0
+
+
+def _worker_options(config: PlanoConfig, opts: ServeOptions, *, watch: bool) -> WorkerOptions:
+    return WorkerOptions(
+        drain_timeout=opts.drain_timeout,
+        cache_dir=opts.cache_dir,
+        config_path=opts.config_path,
+        env=os.environ,
+        host=opts.host,
+        port=opts.port,
+        watch=watch and (opts.watch or config.gateway.watch_config),
+    )
+
+
+def _announce(opts: ServeOptions, specs: Sequence[ListenerSpec]) -> None:
+    if opts.ready_file is not None:
+        model = next(s for s in specs if s.kind == "model")
+        opts.ready_file.write_text(f"{model.host}:{model.port}\n")
+
+
+def _serve_here(
+    config: PlanoConfig,
+    specs: Sequence[ListenerSpec],
+    sockets: list[socket.socket],
+    opts: ServeOptions,
+) -> int:
+    wopts = _worker_options(config, opts, watch=True)
+    return run_worker(config, specs, sockets, wopts, on_ready=lambda _rt: _announce(opts, specs))
+
+
+class _Parent:
+    """The supervisor's side of ``plano up``: the config new workers start from (a reload
+    updates it before the workers are signalled), and the hooks the supervisor calls."""
+
+    def __init__(
+        self,
+        config: PlanoConfig,
+        specs: Sequence[ListenerSpec],
+        sockets: list[socket.socket],
+        opts: ServeOptions,
+    ) -> None:
+        self.config = config
+        self.specs = tuple(specs)
+        self.sockets = sockets
+        self.opts = opts
+        self.generation = 1
+        path = opts.config_path
+        watching = path is not None and (opts.watch or config.gateway.watch_config)
+        self.watch = ConfigWatch(path) if path is not None and watching else None
+
+    def work(self, ctx: ChildContext) -> int:
+        """A worker's life, in the forked process."""
+        wopts = dataclasses.replace(
+            _worker_options(self.config, self.opts, watch=False), generation=self.generation
+        )
+        return run_worker(
+            self.config,
+            self.specs,
+            self.sockets,
+            wopts,
+            on_ready=lambda _rt: ctx.notify("ready"),
+            pending=ctx.pending,
+        )
+
+    def reload(self) -> bool:
+        """Check the file before the workers are asked to reload it."""
+        path = self.opts.config_path
+        if path is None:
+            log.warning("reload asked for, but the config was not read from a file")
+            return False
+        opts = self.opts
+        check = check_reload(path, os.environ, self.specs, self.config, opts.host, opts.port)
+        if not check.log_verdict("the running config") or check.config is None:
+            return False
+        self.config, self.specs = check.config, check.specs
+        self.generation += 1
+        return True
+
+    def changed(self) -> bool:
+        return self.watch is not None and self.watch.changed()
+
+    def ready(self) -> None:
+        _announce(self.opts, self.specs)
+        urls = ", ".join(f"{s.url} ({s.kind})" for s in self.specs)
+        log.info(
+            "plano supervisor (pid %d): %d workers serving %s", os.getpid(), self.opts.workers, urls
+        )
+
+    def stop(self) -> None:
+        for sock in self.sockets:  # no worker will be forked again: stop queueing connections
+            sock.close()
+
+
+def _supervise(
+    config: PlanoConfig,
+    specs: Sequence[ListenerSpec],
+    sockets: list[socket.socket],
+    opts: ServeOptions,
+) -> int:
+    parent = _Parent(config, specs, sockets, opts)
+    supervisor = Supervisor(
+        [Child(f"worker-{i}", parent.work) for i in range(opts.workers)],
+        drain_timeout=opts.drain_timeout,
+        reload=parent.reload,
+        watch=parent.changed if parent.watch is not None else None,
+        on_ready=parent.ready,
+        on_stop=parent.stop,
+    )
+    return supervisor.run()

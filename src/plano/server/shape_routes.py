@@ -10,9 +10,11 @@ import orjson
 from aiohttp import web
 
 from plano.accounting.tokens import TokenCounter
-from plano.errors import InvalidRequest, NotFound, PayloadTooLarge, PlanoError
+from plano.errors import NotFound, PlanoError
+from plano.server.body import BodyReader, parse_body
 from plano.state.store import ResponseStore
-from plano.wire import anthropic_answer, anthropic_messages, openai_chat_answer
+from plano.wire import anthropic_answer, openai_chat_answer
+from plano.wire.shapes import SHAPES
 
 __all__ = ["count_tokens_routes", "responses_routes"]
 
@@ -21,24 +23,18 @@ def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
 
 
-def count_tokens_routes(counter: TokenCounter) -> list[web.RouteDef]:
+def count_tokens_routes(
+    counter: TokenCounter, reader: BodyReader | None = None
+) -> list[web.RouteDef]:
     """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}`` counted offline (an estimate
-    for Claude models: no exact offline tokenizer exists)."""
+    for Claude models: no exact offline tokenizer exists). The body is read and parsed as the
+    model endpoints read theirs (size, time and buffer limits; big ones off the loop)."""
+    body = reader or BodyReader()
+    shape = SHAPES["anthropic_messages"]
 
     async def count_tokens(request: web.Request) -> web.Response:
         try:
-            try:
-                body = orjson.loads(await request.read())
-            except web.HTTPRequestEntityTooLarge as exc:
-                raise PayloadTooLarge(
-                    "The request body is larger than the gateway's limit.",
-                    code="request_too_large",
-                ) from exc
-            except orjson.JSONDecodeError as exc:
-                raise InvalidRequest(
-                    "The request body is not valid JSON.", code="invalid_json"
-                ) from exc
-            req = anthropic_messages.parse_request(body)
+            req = await parse_body(shape, await body.read(request))
         except PlanoError as err:
             return _json(anthropic_answer.error_body(err), err.status)
         # Counted in a thread: a 9 MB prompt once held every other client for seconds.

@@ -8,6 +8,7 @@ assembled as they pass, nothing is buffered for the client.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -24,6 +25,9 @@ from plano.wire.openai_responses_answer import render_response
 
 __all__ = ["ResponsesStateFilter"]
 
+#: Conversations of this many items or more are expanded in a thread.
+_BIG_HISTORY = 500
+
 
 @dataclass(slots=True)
 class _Turn:
@@ -34,6 +38,8 @@ class _Turn:
 
 class ResponsesStateFilter(Filter):
     name: ClassVar[str] = "responses_state"
+    #: It edits the request only to expand history, and then says so (``expand``).
+    rewrites_request: ClassVar[bool] = False
 
     def __init__(self, store: ResponseStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -57,11 +63,21 @@ class ResponsesStateFilter(Filter):
         state = openai_responses.turn_state(req)
         if state.previous_response_id is not None:
             history = await load_conversation(self.store, state.previous_response_id)
-            openai_responses.expand(req, history)
+            if len(history) < _BIG_HISTORY:
+                openai_responses.expand(req, history)
+            else:  # parsing a long conversation's items is pure Python: off the loop
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, openai_responses.expand, req, history)
         req.answer_id = "resp_" + os.urandom(16).hex()
         ctx.state[self.name] = _Turn(state, req.answer_id, StreamAssembler())
 
-    async def on_response(self, ctx: RequestContext, resp: ChatResponse) -> None:
+    def recorder(self) -> Filter:
+        """The filter that stores non-stream answers: it belongs last in the chain, after every
+        filter that may still rewrite the answer, so what is stored is what the client got
+        (streams are stored from the events the client got, so their place does not matter)."""
+        return _AnswerRecorder(self)
+
+    async def record(self, ctx: RequestContext, resp: ChatResponse) -> None:
         turn = self._turn(ctx)
         if turn is None:
             return
@@ -106,3 +122,16 @@ class ResponsesStateFilter(Filter):
 
     async def close(self) -> None:
         await self.store.close()
+
+
+class _AnswerRecorder(Filter):
+    """:meth:`ResponsesStateFilter.record` as a filter of its own, for the end of a chain."""
+
+    name: ClassVar[str] = "responses_state_recorder"
+    rewrites_request: ClassVar[bool] = False
+
+    def __init__(self, state: ResponsesStateFilter) -> None:
+        self.state = state
+
+    async def on_response(self, ctx: RequestContext, resp: ChatResponse) -> None:
+        await self.state.record(ctx, resp)

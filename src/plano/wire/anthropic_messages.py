@@ -306,6 +306,14 @@ def _thinking(body: dict[str, Any]) -> dict[str, Any] | None:
     return thinking
 
 
+#: Top-level keys the canonical request carries; the rest is kept in ``extra`` for an
+#: Anthropic upstream (a rewritten request is encoded anew and must not lose them).
+_MODELED = frozenset(
+    "model messages system stream max_tokens temperature top_p stop_sequences tools "
+    "tool_choice thinking metadata".split()
+)
+
+
 def parse_request(body: Any) -> ChatRequest:
     """Validate an Anthropic Messages body (``/v1/messages``) and build the canonical request."""
     if not isinstance(body, dict):
@@ -332,6 +340,7 @@ def parse_request(body: Any) -> ChatRequest:
         parallel_tool_calls=parallel,
         user=_user(body),
         thinking=_thinking(body),
+        extra={k: v for k, v in body.items() if k not in _MODELED},
         shape=SHAPE,
         raw=body,
         opaque=opaque,
@@ -449,11 +458,11 @@ def encode_request(req: ChatRequest, model_id: str) -> dict[str, Any]:
     else a translation of the canonical request."""
     if req.raw is not None and req.shape == SHAPE:
         return {**req.raw, "model": model_id}
-    body: dict[str, Any] = {
-        "model": model_id,
-        "max_tokens": req.max_tokens or DEFAULT_MAX_TOKENS,
-        "messages": _encode_messages(req.messages),
-    }
+    # A rewritten Anthropic request keeps the parameters the canonical model does not carry.
+    body: dict[str, Any] = dict(req.extra) if req.shape == SHAPE else {}
+    body["model"] = model_id
+    body["max_tokens"] = req.max_tokens or DEFAULT_MAX_TOKENS
+    body["messages"] = _encode_messages(req.messages)
     system = _system(req.messages)
     if system:
         plain = len(system) == 1 and "cache_control" not in system[0]

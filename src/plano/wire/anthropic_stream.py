@@ -64,6 +64,10 @@ class StreamDecoder:
             u.has_output = self._final
         return u
 
+    @property
+    def final(self) -> bool:
+        return self.done
+
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]:
         try:
             payload = orjson.loads(data)

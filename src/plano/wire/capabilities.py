@@ -119,6 +119,15 @@ def features(req: ChatRequest) -> set[str]:
 def check(req: ChatRequest, shape_family: str, family: str) -> None:
     """Raise :class:`UnsupportedCapability` when ``family`` cannot serve ``req`` as asked."""
     if family == shape_family:
+        if req.opaque and req.raw is None:
+            # Rewritten by a filter: the content only the client's own bytes carried would be
+            # lost in the new encoding; refusing beats silently sending less (or the original).
+            kinds = ", ".join(sorted(set(req.opaque)))
+            raise UnsupportedCapability(
+                f"A filter rewrote this request, and it carries {kinds}, which Plano cannot "
+                "encode again; the request was not sent.",
+                code="unsupported_capability",
+            )
         return
     where = f"this request ({req.shape}) cannot go to a '{family}' upstream"
     if req.opaque:

@@ -54,6 +54,11 @@ class StreamDecoder:
         self._id = ""
         self._usage: Usage | None = None
 
+    @property
+    def final(self) -> bool:
+        """The last candidate arrived and so did usage (it may trail the last candidate)."""
+        return self.done and self._usage is not None
+
     def partial_usage(self) -> Usage | None:
         """The last cumulative ``usageMetadata``: it covers every chunk up to that one."""
         return self._usage
@@ -92,6 +97,7 @@ class StreamDecoder:
             if self._usage is not None:
                 events.append(UsageEvent(self._usage))
         elif self.done and usage is not None:
+            self._usage = usage
             events.append(UsageEvent(usage))  # usage that trails the last candidate
         return events
 

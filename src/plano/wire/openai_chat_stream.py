@@ -45,6 +45,10 @@ class StreamDecoder:
         """OpenAI reports usage only in the last chunk."""
         return None
 
+    @property
+    def final(self) -> bool:
+        return self.done
+
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]:
         if data == "[DONE]":
             self.done = True

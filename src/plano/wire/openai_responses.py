@@ -297,6 +297,14 @@ def _input(body: dict[str, Any], opaque: list[str]) -> list[Message]:
     raise InvalidRequest("'input' must be a string or a non-empty array of items.", param="input")
 
 
+#: Top-level keys the canonical request carries (or Plano's state handles); the rest is kept
+#: in ``extra`` for a Responses upstream (a rewritten request must not lose them).
+_MODELED = frozenset(
+    "model input instructions stream max_output_tokens temperature top_p tools tool_choice "
+    "parallel_tool_calls text user metadata previous_response_id store".split()
+)
+
+
 def parse_request(body: Any) -> ChatRequest:
     """Validate an OpenAI Responses body (``/v1/responses``) and build the canonical request."""
     if not isinstance(body, dict):
@@ -327,6 +335,7 @@ def parse_request(body: Any) -> ChatRequest:
         response_format=_response_format(body),
         user=opt(body, "user", str, "a string"),
         metadata=string_map(body),
+        extra={k: v for k, v in body.items() if k not in _MODELED},
         shape=SHAPE,
         raw=body,
         opaque=opaque,
@@ -435,11 +444,11 @@ def encode_request(req: ChatRequest, model_id: str) -> dict[str, Any]:
     a Responses request, else a stateless translation (``store: false``: Plano holds state)."""
     if req.raw is not None and req.shape == SHAPE:
         return {**req.raw, "model": model_id}
-    body: dict[str, Any] = {
-        "model": model_id,
-        "input": render_items(req.messages, reasoning=False),
-        "store": False,
-    }
+    # A rewritten Responses request keeps the parameters the canonical model does not carry.
+    body: dict[str, Any] = dict(req.extra) if req.shape == SHAPE else {}
+    body["model"] = model_id
+    body["input"] = render_items(req.messages, reasoning=False)
+    body["store"] = False
     for key, val in (
         ("max_output_tokens", req.max_tokens),
         ("temperature", req.temperature),

@@ -57,6 +57,10 @@ class StreamDecoder:
         """Responses report usage only with the final event."""
         return None
 
+    @property
+    def final(self) -> bool:
+        return self.done
+
     def feed(self, data: str, event: str | None = None) -> list[StreamEvent]:
         try:
             ev = orjson.loads(data)

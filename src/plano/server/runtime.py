@@ -1,0 +1,357 @@
+"""The runtime: an immutable snapshot of everything a validated config builds, per process.
+
+A :class:`Runtime` holds the catalog, the router, the upstream pool, the response store and
+one :class:`~plano.server.listeners.Listener` per listener (its routes, its filter chain, its
+Host/Origin guard), with a generation number. :class:`RuntimeHolder` points at the current
+one; the serving layer reads ``holder.current`` once when a request arrives, so a reload
+(which builds a new snapshot and swaps the pointer) never changes a request mid-way. The
+retired snapshot is closed once its last request has finished.
+
+What outlives snapshots is in :class:`Resources` (the token counter, the price book, the
+ledger, readiness). A new snapshot takes over the old one's routing state for deployments
+that still exist (``routing/carryover.py``), its response store when ``state_storage`` did
+not change, and its upstream connections per origin (:meth:`Runtime.take_over`).
+
+No sockets here: building a snapshot opens nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from plano.accounting.ledger import Ledger
+from plano.accounting.pricing import PriceBook
+from plano.accounting.tokens import TokenCounter
+from plano.config import PlanoConfig
+from plano.core.redact import SecretScrubber
+from plano.filters import FilterClient
+from plano.pipeline.filters import Filter, FilterChain
+from plano.providers.transport import Timeouts, UpstreamPool
+from plano.routing.carryover import CarriedOver, carry_over
+from plano.routing.catalog import ModelCatalog
+from plano.routing.preference import EmbeddingRouteChooser, LLMRouteChooser
+from plano.routing.setup import context_window_lookup, router_from_config
+from plano.routing.smart import SmartRouter
+from plano.server.admin import admin_routes, runtime_routes
+from plano.server.chains import ChainParts, build_chain
+from plano.server.edge import HostPolicy, guard_middleware
+from plano.server.gateway import Gateway
+from plano.server.listeners import (
+    LISTENER_KINDS,
+    Listener,
+    ListenerParts,
+    ListenerSpec,
+    ModelListener,
+    not_served,
+)
+from plano.server.router_client import GatewayModelCaller
+from plano.server.routing_api import status_routes
+from plano.state import ResponseStore
+from plano.state.setup import store_from_config
+
+__all__ = [
+    "Handler",
+    "InFlight",
+    "ListenerView",
+    "Resources",
+    "Runtime",
+    "RuntimeHolder",
+    "build_runtime",
+]
+
+log = logging.getLogger("plano.runtime")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Guard = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+State = Literal["starting", "ready", "draining"]
+
+
+@dataclass(eq=False)
+class Resources:
+    """What one process keeps across runtime snapshots."""
+
+    counter: TokenCounter
+    prices: PriceBook
+    ledger: Ledger
+    #: The session remote filters post through (it counts its users across snapshots).
+    filter_client: FilterClient = field(default_factory=FilterClient)
+    #: When the process started serving.
+    started: float = field(default_factory=time.time)
+    #: ``/readyz``: ready once a snapshot is loaded and serving; draining on stop.
+    state: State = "starting"
+
+    @classmethod
+    def create(
+        cls,
+        counter: TokenCounter | None = None,
+        access_sink: Callable[[list[bytes]], None] | None = None,
+    ) -> Resources:
+        return cls(counter or TokenCounter(), PriceBook(), Ledger(sink=access_sink))
+
+    def readiness(self) -> tuple[bool, str]:
+        return self.state == "ready", self.state
+
+    async def start(self) -> None:
+        await self.ledger.start()
+
+    async def close(self) -> None:
+        await self.ledger.close()
+        await self.filter_client.close()
+
+
+class InFlight:
+    """Requests a snapshot is serving (counted by the serving layer, so a retired snapshot
+    is closed only once it reaches zero)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ListenerView:
+    """A listener as the serving layer calls it: the guard and the handlers, in route order."""
+
+    listener: Listener
+    guard: Guard
+    routes: tuple[web.RouteDef, ...]
+    handlers: tuple[Handler, ...]
+
+    @property
+    def spec(self) -> ListenerSpec:
+        return self.listener.spec
+
+    @property
+    def signature(self) -> tuple[tuple[str, str], ...]:
+        """The method/path list: the same in every snapshot (the app is registered once)."""
+        return tuple((r.method, r.path) for r in self.routes)
+
+
+@dataclass(frozen=True, eq=False)
+class Runtime:
+    """One immutable snapshot. Only ``in_flight`` and ``background`` change after it is
+    built (they count and hold work; they configure nothing)."""
+
+    generation: int
+    config: PlanoConfig
+    catalog: ModelCatalog
+    router: SmartRouter
+    pool: UpstreamPool
+    store: ResponseStore
+    resources: Resources
+    views: tuple[ListenerView, ...]
+    #: Routing state taken over from the previous snapshot.
+    carried: CarriedOver | None = None
+    loaded_at: float = field(default_factory=time.time)
+    in_flight: InFlight = field(default_factory=InFlight)
+    background: list[asyncio.Future[None]] = field(default_factory=list)
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        return tuple(v.listener for v in self.views)
+
+    def chains(self) -> list[FilterChain]:
+        unique: dict[int, FilterChain] = {}
+        for v in self.views:
+            unique.setdefault(id(v.listener.chain), v.listener.chain)
+        return list(unique.values())
+
+    def model_gateway(self) -> Gateway:
+        """The first model listener's gateway."""
+        for v in self.views:
+            if isinstance(v.listener, ModelListener):
+                return v.listener.gateway
+        raise LookupError("the runtime has no model listener")
+
+    def origins(self) -> set[str]:
+        return {UpstreamPool.origin(d.base_url) for d in self.catalog.all_deployments()}
+
+    async def start(self) -> None:
+        """Start the filter chains; load the embedding router in a thread (until it is
+        loaded, requests take the default route)."""
+        for chain in self.chains():
+            await chain.start()
+        chooser = self.router.chooser
+        if isinstance(chooser, EmbeddingRouteChooser) and not chooser.loaded:
+            loop = asyncio.get_running_loop()
+            self.background.append(loop.run_in_executor(None, _load_routes, chooser))
+
+    def take_over(self, previous: Runtime) -> list[str]:
+        """Take the previous snapshot's upstream connections for the origins this one still
+        calls; called just before the swap. Returns the origins taken."""
+        return self.pool.adopt(previous.pool, sorted(self.origins()))
+
+    async def close(self, successor: Runtime | None = None) -> None:
+        """Close what this snapshot owns once its requests are done: its chains, its
+        pool's sessions that no successor took, and its store unless the successor kept it."""
+        for fut in self.background:
+            with contextlib.suppress(Exception):
+                await fut
+        for chain in self.chains():
+            await chain.close()
+        await self.pool.close()
+        if successor is None or successor.store is not self.store:
+            await self.store.close()
+
+    def status(self) -> dict[str, Any]:
+        """``GET /plano/v1/status``."""
+        res = self.resources
+        carried = self.carried
+        return {
+            "generation": self.generation,
+            "state": res.state,
+            "pid": os.getpid(),
+            "workers": self.config.gateway.workers,
+            "uptime_s": round(time.time() - res.started, 1),
+            "loaded_at": self.loaded_at,
+            "in_flight": self.in_flight.n,
+            "listeners": [
+                {
+                    "name": v.spec.name,
+                    "type": v.spec.kind,
+                    "url": v.spec.url,
+                    "source": v.spec.source,
+                    "admin": v.spec.admin or v.spec.kind == "admin",
+                    "filters": [f.name for f in v.listener.chain.filters],
+                }
+                for v in self.views
+            ],
+            "not_served": not_served(self.config),
+            "carried_over": None
+            if carried is None
+            else {
+                "deployments": list(carried.deployments),
+                "dropped": list(carried.dropped),
+                "sessions": carried.sessions,
+            },
+        }
+
+
+class RuntimeHolder:
+    """The current snapshot. Requests read :attr:`current` once, when they arrive."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.current = runtime
+
+    def swap(self, runtime: Runtime) -> Runtime:
+        old, self.current = self.current, runtime
+        return old
+
+
+def _load_routes(chooser: EmbeddingRouteChooser) -> None:
+    try:
+        chooser.load()
+    except Exception:
+        log.exception("could not load the embedding router; using default routes")
+
+
+def _router(config: PlanoConfig, catalog: ModelCatalog, resources: Resources) -> SmartRouter:
+    counter = resources.counter
+    return router_from_config(
+        config,
+        catalog,
+        resources.prices,
+        counter.count_request_async,
+        windows=context_window_lookup(),
+        sample=counter.sample_request_async,
+    )
+
+
+def _store(
+    config: PlanoConfig, previous: Runtime | None, given: ResponseStore | None
+) -> ResponseStore:
+    if given is not None:
+        return given
+    if previous is not None and previous.config.state_storage == config.state_storage:
+        return previous.store  # conversations survive the reload
+    return store_from_config(config.state_storage)
+
+
+class _Chains:
+    """One chain per listener name, built on first use."""
+
+    def __init__(self, parts: ChainParts, specs: Sequence[ListenerSpec]) -> None:
+        self._parts = parts
+        self._chains: dict[str, FilterChain] = {}
+        model = next((s for s in specs if s.kind == "model"), None)
+        self.first = self(model) if model is not None else FilterChain([])
+
+    def __call__(self, spec: ListenerSpec) -> FilterChain:
+        if spec.name not in self._chains:
+            self._chains[spec.name] = build_chain(spec, self._parts)
+        return self._chains[spec.name]
+
+
+def build_runtime(
+    config: PlanoConfig,
+    resources: Resources,
+    specs: Sequence[ListenerSpec],
+    *,
+    generation: int = 1,
+    previous: Runtime | None = None,
+    store: ResponseStore | None = None,
+    extra_filters: Sequence[Filter] = (),
+) -> Runtime:
+    """The snapshot for a validated config. With ``previous`` (a reload), routing state is
+    carried over and the response store kept when ``state_storage`` is unchanged. ``store``
+    and ``extra_filters`` are for embedders and tests."""
+    g = config.gateway
+    catalog = ModelCatalog(config.model_providers, config.model_aliases)
+    pool = UpstreamPool(
+        Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout),
+        scrubber=SecretScrubber.from_catalog(catalog),  # provider errors echo keys
+    )
+    store = _store(config, previous, store)
+    router = _router(config, catalog, resources)
+    carried = carry_over(previous.router, router) if previous is not None else None
+    chains = _Chains(
+        ChainParts(
+            config,
+            resources.ledger,
+            resources.prices,
+            resources.counter,
+            store,
+            resources.filter_client,
+            extra_filters,
+        ),
+        specs,
+    )
+    if isinstance(router.chooser, LLMRouteChooser):
+        router.chooser.complete = GatewayModelCaller(router, pool, chains.first).complete
+    built: list[Runtime] = []  # the snapshot, once built, for its status endpoint
+
+    def admin(chain: FilterChain | None) -> list[web.RouteDef]:
+        routes = admin_routes(resources.ledger, chain or chains.first)
+        routes += status_routes(router.status)
+        routes += runtime_routes(lambda: built[0].status(), resources.readiness)
+        return routes
+
+    parts = ListenerParts(
+        config, catalog, router, pool, store, resources.counter, chains, admin, resources.started
+    )
+    views = tuple(_view(LISTENER_KINDS[s.kind](s, parts), config) for s in specs)
+    runtime = Runtime(generation, config, catalog, router, pool, store, resources, views, carried)
+    built.append(runtime)
+    return runtime
+
+
+def _view(listener: Listener, config: PlanoConfig) -> ListenerView:
+    g = config.gateway
+    spec = listener.spec
+    policy = HostPolicy.build(spec.host, g.allowed_hosts, g.allowed_origins, g.admin_key)
+    routes = tuple(listener.routes())
+    return ListenerView(
+        listener, guard_middleware(policy), routes, tuple(r.handler for r in routes)
+    )
