@@ -245,9 +245,43 @@ def evaluate_targets(rows: Sequence[Row], extras: Mapping[str, Any]) -> list[Tar
             rss is not None and rss < 150,
             mem_note,
         ),
+        _floor_ratio_check(rows),
+        _stream_filter_check(rows),
         _big_prompt_check(rows, extras),
         *_stall_checks(extras),
     ]
+
+
+def _floor_ratio_check(rows: Sequence[Row]) -> TargetCheck:
+    plano = find_row(rows, "json-c50", "plano")
+    floor = find_row(rows, "json-c50", "floor")
+    ratio = plano.rps / floor.rps if plano and floor and floor.rps > 0 else None
+    note = f"{plano.rps:,.0f} vs {floor.rps:,.0f} req/s" if plano and floor else ""
+    return _check(
+        "Bare config (JSON, concurrency 50): req/s vs the aiohttp floor",
+        ">= 0.55 of the floor (no loss from the request-path seams)",
+        ratio,
+        "x floor",
+        ratio is not None and ratio >= 0.55,
+        note,
+    )
+
+
+def _stream_filter_check(rows: Sequence[Row]) -> TargetCheck:
+    plain = find_row(rows, "sse-filter-c50", "plano")
+    filtered = find_row(rows, "sse-filter-c50", "plano-filter")
+    a = plain.cpu_us_per_req if plain else None
+    b = filtered.cpu_us_per_req if filtered else None
+    ratio = b / a if a and b else None
+    note = f"{b:,.0f} vs {a:,.0f} us of CPU per stream" if a and b else ""
+    return _check(
+        "One stream filter: CPU per stream vs no filter (SSE, concurrency 50)",
+        "<= 1.25x",
+        ratio,
+        "x",
+        ratio is not None and ratio <= 1.25,
+        note,
+    )
 
 
 def _big_prompt_check(rows: Sequence[Row], extras: Mapping[str, Any]) -> TargetCheck:

@@ -50,6 +50,7 @@ from bench.scenarios import (
     SCENARIOS,
     Scenario,
     bare_config,
+    filter_config,
     litellm_config,
     quiet_config,
     realistic_config,
@@ -338,7 +339,21 @@ class Bench:
             eps["floor"] = Endpoint("floor", port, proc=floor)
         except Exception as exc:
             self.failed("starting the aiohttp floor", exc)
-        names = {"json-c1", "json-c50", "json-c200", "sse-c50", "ttft-c1", "ttft-c50"}
+        try:
+            cfg = filter_config(0, up_port).replace("port: 0", "port: __PORT__")
+            filtered = self.gateway("plano-filter", cfg)
+            eps["plano-filter"] = Endpoint("plano-filter", filtered.port, proc=filtered)
+        except Exception as exc:
+            self.failed("starting the gateway with a stream filter", exc)
+        names = {
+            "json-c1",
+            "json-c50",
+            "json-c200",
+            "sse-c50",
+            "sse-filter-c50",
+            "ttft-c1",
+            "ttft-c50",
+        }
         if self.o.smoke:
             names = {"json-c1", "ttft-c1"}
         for sc in SCENARIOS:
@@ -349,6 +364,7 @@ class Bench:
         if "profile" in self.o.groups and self.wrk and not self.o.smoke:
             self.profile(eps["plano"])
         self.stop("floor")
+        self.stop("plano-filter")
         if "memory" in self.o.groups:
             self.memory(up_port)
             self.micro()

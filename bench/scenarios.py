@@ -12,6 +12,7 @@ __all__ = [
     "SCENARIOS",
     "Scenario",
     "bare_config",
+    "filter_config",
     "heavy_config",
     "litellm_config",
     "quiet_config",
@@ -49,6 +50,15 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "ttft-c1", "Streaming, time to first token, concurrency 1", "core", 1, True, "ttft", _CORE
+    ),
+    Scenario(
+        "sse-filter-c50",
+        "Streaming SSE, concurrency 50, with one stream filter (regex_redact, restore on)",
+        "core",
+        50,
+        True,
+        "wrk",
+        ("direct", "plano", "plano-filter"),
     ),
     Scenario(
         "ttft-c50",
@@ -256,6 +266,22 @@ gateway:
   first_byte_timeout: 60s
   log_level: info
 """
+    )
+
+
+def filter_config(port: int, upstream: int) -> str:
+    """The bare config with one stream filter on the listener: reversible redaction, so every
+    stream is rendered from canonical events through the filter (the seam's cost)."""
+    listener = "    timeout: 300s\n"
+    base = bare_config(port, upstream).replace(listener, listener + "    input_filters: [pii]\n", 1)
+    return base + (
+        "filters:\n"
+        "  - id: pii\n"
+        "    type: regex_redact\n"
+        "    options:\n"
+        "      restore: true\n"
+        "      patterns:\n"
+        "        - {name: email, regex: '[\\w.+-]+@[\\w-]+\\.[\\w.]+'}\n"
     )
 
 

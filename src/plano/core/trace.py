@@ -21,24 +21,23 @@ _ZERO_SPAN: Final = "0" * 16
 
 
 class _Ids:
-    """Random ids, re-seeded in each process (workers are forked from one parent)."""
+    """Random ids from a generator seeded from the OS, re-seeded in every forked child
+    (workers are forked from one parent and must not repeat each other's ids)."""
 
-    __slots__ = ("_pid", "_rng")
+    __slots__ = ("_rng",)
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._rng = random.Random()
+        self._rng = random.Random(os.urandom(16))
+
+    def reseed(self) -> None:
+        self._rng.seed(os.urandom(16))
 
     def bits(self, n: int) -> int:
-        pid = os.getpid()
-        if pid != self._pid:
-            self._rng.seed(os.urandom(16))
-            self._pid = pid
-        value = self._rng.getrandbits(n)
-        return value or 1  # an all-zero id is invalid
+        return self._rng.getrandbits(n) or 1  # an all-zero id is invalid
 
 
 _IDS = _Ids()
+os.register_at_fork(after_in_child=_IDS.reseed)
 
 
 def new_trace_id() -> str:

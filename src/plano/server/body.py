@@ -50,8 +50,11 @@ class BodyReader:
             )
         self.reading += need
         try:
-            async with asyncio.timeout(self.timeout):
+            if request.content.is_eof():  # it all came with the head: nothing to wait for
                 raw = await request.read()
+            else:
+                async with asyncio.timeout(self.timeout):
+                    raw = await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise PayloadTooLarge(
                 f"The request body is larger than the limit of {limit} bytes.",
