@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
@@ -27,6 +28,7 @@ def test_exit_statuses_in_words() -> None:
 
 
 def run(body: str) -> subprocess.CompletedProcess[str]:
+    flags = tempfile.mkdtemp(prefix="plano-sup-")
     script = textwrap.dedent(
         """
         import logging, os, signal, sys, time
@@ -36,7 +38,12 @@ def run(body: str) -> subprocess.CompletedProcess[str]:
         """
     ) + textwrap.dedent(body)
     return subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "FLAG_DIR": flags},
     )
 
 
@@ -56,13 +63,19 @@ def test_a_crash_loop_is_bounded_and_reported() -> None:
 def test_a_child_that_may_exit_is_not_restarted_and_signals_reach_children() -> None:
     r = run(
         """
+        flag = os.path.join(os.environ["FLAG_DIR"], "once-done")
+
         def done(ctx):
+            open(flag, "w").close()
             return 0
 
         def waits(ctx):
             seen = []
             signal.signal(signal.SIGHUP, lambda *a: seen.append("hup"))
             signal.signal(signal.SIGTERM, lambda *a: seen.append("term"))
+            while not os.path.exists(flag):  # "once" has finished...
+                time.sleep(0.01)
+            time.sleep(0.3)  # ...and the supervisor had time to reap it
             ctx.notify("ready")
             while "term" not in seen:
                 time.sleep(0.01)
