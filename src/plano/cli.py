@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -308,6 +309,87 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _db_targets(args: argparse.Namespace) -> list[str]:
+    """The databases a config keeps durable state in: ``state.postgres`` or else the SQLite
+    file ``state.path``, and the Responses store's own (``state_storage``) when separate."""
+    from plano.config import PlanoConfig
+    from plano.store.db import DEFAULT_SQLITE_PATH
+
+    if args.database:
+        return [args.database]
+    if not args.config and not Path("config.yaml").exists():
+        return [str(DEFAULT_SQLITE_PATH)]
+    config = _load(_find_config(args.config))
+    assert isinstance(config, PlanoConfig)
+    targets = [config.state.postgres or config.state.path]
+    ss = config.state_storage
+    if ss is not None and ss.type == "postgres" and ss.connection_string:
+        targets.append(ss.connection_string)
+    elif ss is not None and ss.type == "sqlite":
+        targets.append(ss.path)
+    return list(dict.fromkeys(targets))
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """``plano db migrate`` / ``plano db status``: schema versions of the durable stores."""
+    import asyncio
+
+    from plano.store.admin import migrate_target, status_of_target
+    from plano.store.protocols import StoreUnavailable
+
+    try:
+        targets = _db_targets(args)
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/]: {exc.message}")
+        return 1
+    reports: list[dict[str, Any]] = []
+    failed = False
+    for target in targets:
+        try:
+            if args.db_command == "migrate":
+                done, status = asyncio.run(migrate_target(target))
+                report = {**status.to_json(), "applied_now": [m.version for m in done]}
+            else:
+                report = asyncio.run(status_of_target(target)).to_json()
+        except StoreUnavailable as exc:
+            failed = True
+            report = {"database": _describe(target), "error": exc.message}
+        reports.append(report)
+    if args.json:
+        out_console.print_json(json.dumps({"databases": reports}))
+    else:
+        for report in reports:
+            _print_db_report(report)
+    return 1 if failed else 0
+
+
+def _describe(target: str) -> str:
+    from plano.store.db import describe_target
+
+    return describe_target(target)
+
+
+def _print_db_report(report: dict[str, Any]) -> None:
+    name = escape(str(report["database"]))
+    if "error" in report:
+        err_console.print(f"[red]✗[/] {escape(str(report['error']))}", soft_wrap=True)
+        return
+    pending = report["pending"]
+    state = "[green]up to date[/]" if not pending else f"[yellow]{len(pending)} pending[/]"
+    if not report["exists"]:
+        state += " (the file does not exist yet; `plano db migrate` or `plano up` creates it)"
+    out_console.print(f"{name}: version {report['current_version']}, {state}", soft_wrap=True)
+    applied_now = report.get("applied_now")
+    if applied_now:
+        out_console.print(f"  [green]applied now[/]: {', '.join(map(str, applied_now))}")
+    for m in pending:
+        out_console.print(f"  [dim]pending[/] {m['version']} {m['name']}")
+    for key, what in (("modified", "changed since applied"), ("unknown", "unknown to this plano")):
+        versions = report[key]
+        if versions:
+            out_console.print(f"  [yellow]warning[/] version(s) {versions} {what}")
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -367,6 +449,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the config's JSON Schema")
     s.add_argument("-o", "--output", help="write to a file instead of stdout")
     s.set_defaults(func=cmd_schema)
+
+    db = sub.add_parser("db", help="schema migrations of the durable state databases")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    for action, text in (
+        ("migrate", "apply pending migrations (plano up also does, at start-up)"),
+        ("status", "which database, its version, pending migrations"),
+    ):
+        a = db_sub.add_parser(action, help=text)
+        a.add_argument("config", nargs="?", help="config file (default: ./config.yaml)")
+        a.add_argument(
+            "--database", help="a postgresql:// URL or SQLite file instead of the config's"
+        )
+        a.add_argument("--json", action="store_true", help="machine-readable output")
+        a.set_defaults(func=cmd_db)
 
     from plano.sim.cli import add_arguments
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from plano.config.sections import StateStorage
+from plano.state.postgres import PostgresResponseStore
 from plano.state.setup import store_from_config
 from plano.state.sqlite import SQLiteResponseStore
 from plano.state.store import DEFAULT_MAX_BYTES, MemoryResponseStore
@@ -30,15 +31,12 @@ async def test_sqlite_uses_the_configured_file(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_postgres_falls_back_to_durable_sqlite_and_says_so(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_postgres_is_served_by_postgres_and_connects_on_first_use(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = StateStorage(
-        type="postgres", connection_string="postgres://db/x", path=str(tmp_path / "r.db")
-    )
-    with caplog.at_level(logging.WARNING, logger="plano.state"):
+    settings = StateStorage(type="postgres", connection_string="postgres://u:pw@db/x")
+    with caplog.at_level(logging.DEBUG):
         store = store_from_config(settings)
-    assert isinstance(store, SQLiteResponseStore)
-    assert "not supported yet" in caplog.text
-    assert "postgres://" not in caplog.text  # the DSN may hold a password
+    assert isinstance(store, PostgresResponseStore)  # nothing connected yet
+    assert "pw" not in store.db.describe() and "pw" not in caplog.text
     await store.close()

@@ -19,7 +19,9 @@ __all__ = ["SECRET_HEADERS", "SECRET_KEYS", "expand_env"]
 
 _T = TypeVar("_T")
 #: Keys whose value is a credential, wherever they appear.
-SECRET_KEYS = frozenset({"access_key", "api_key", "admin_key", "password", "connection_string"})
+SECRET_KEYS = frozenset(
+    {"access_key", "api_key", "admin_key", "password", "connection_string", "redis", "postgres"}
+)
 #: Header names (any case) that carry a credential inside a ``headers``/``http_headers`` mapping.
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"}

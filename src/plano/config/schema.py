@@ -45,6 +45,7 @@ from plano.config.sections import (
     RateLimit,
     Routing,
     RoutingPreference,
+    State,
     StateStorage,
     Tracing,
 )
@@ -400,6 +401,9 @@ class PlanoConfig(ConfigModel):
     )
     state_storage: StateStorage | None = Field(
         default=None, description="Conversation state for /v1/responses."
+    )
+    state: State = Field(
+        default_factory=State, description="Where shared state lives (Plano-for-Python's key)."
     )
     tracing: Tracing | None = Field(default=None, description="OpenTelemetry tracing.")
     system_prompt: str | None = Field(default=None, description="Default system prompt.")

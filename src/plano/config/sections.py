@@ -240,8 +240,8 @@ class StateStorage(ConfigModel):
     type: Literal["memory", "sqlite", "postgres"] = Field(
         description=(
             "Where /v1/responses conversation state is kept: memory (bounded, lost on restart), "
-            "sqlite (an embedded file; Plano-for-Python's extension) or postgres (not yet: "
-            "served from the embedded SQLite file until it lands)."
+            "sqlite (an embedded file; Plano-for-Python's extension) or postgres (shared by "
+            "replicas; connection_string)."
         )
     )
     connection_string: str | None = Field(
@@ -287,3 +287,51 @@ class Tracing(ConfigModel):
     exporters: list[dict[str, Any]] = Field(
         default_factory=list, description="Additional exporters (e.g. posthog)."
     )
+
+
+class StateWriter(ConfigModel):
+    """How durable records (usage, audit) reach their store: batched, off the request path."""
+
+    batch: int = Field(default=500, ge=1, description="Records written per transaction.")
+    interval: Duration = Field(
+        default=0.1, gt=0, description="Longest wait before a partial batch is written."
+    )
+    max_queue: int = Field(
+        default=10_000,
+        ge=1,
+        description="Records held while the store is slow or down; past it, new ones are "
+        "dropped (counted and logged), never blocking a request.",
+    )
+
+
+class State(ConfigModel):
+    """Where shared state lives (Plano-for-Python's section). Nothing to set on a laptop: one
+    process keeps hot state in memory and durable records in an embedded SQLite file; several
+    workers on one host share that file. Replicas point ``redis`` (hot state) and
+    ``postgres`` (durable records) at servers they share."""
+
+    path: str = Field(
+        default=".plano/state.db",
+        description="The embedded SQLite file (WAL): durable records, and hot state shared by "
+        "the workers of one host when no redis is set.",
+    )
+    redis: str | None = Field(
+        default=None,
+        description="redis:// or rediss:// URL for hot state: budgets, rate limits, routing "
+        "health, session pins, topics (write it as $VAR when it holds a password).",
+    )
+    postgres: str | None = Field(
+        default=None,
+        description="postgresql:// URL for durable records: usage ledger, audit log, keys, "
+        "sessions, Responses state (sslmode honoured).",
+    )
+    key_prefix: str = Field(
+        default="plano", description="Prefix of every Redis key (several gateways, one server)."
+    )
+    health_sync: Duration = Field(
+        default=0.25,
+        gt=0,
+        description="How often workers and replicas share routing health (breakers, cool-downs, "
+        "latency): routing reads a local copy at most this stale.",
+    )
+    writer: StateWriter = Field(default_factory=StateWriter, description="Batched writes.")

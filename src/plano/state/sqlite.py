@@ -1,35 +1,28 @@
 """A response store in one SQLite file, for state that survives restarts.
 
-All disk IO runs on one dedicated thread (SQLite connections belong to their thread), never on
-the event loop. Records are also kept in a small in-memory LRU (bounded by records and bytes)
-that is updated before the disk write starts, so a client that chains its next request right
-after an answer finds it without a disk read; a record too large for that cache is read back from
-disk, after its write (one thread runs both, in order).
+The file is the host's durable-state database (:class:`plano.store.db.SQLiteDatabase`): its
+schema comes from the store's migrations, and every store of this process on the same file
+shares its one connection and thread, never the event loop. Records are also kept in a small
+in-memory LRU (bounded by records and bytes) that is updated before the disk write starts, so a
+client that chains its next request right after an answer finds it without a disk read; a record
+too large for that cache is read back from disk, after its write (one thread runs both, in
+order).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from plano.state.store import MemoryResponseStore, StoredResponse
+from plano.store.db import SQLiteDatabase, sqlite_transaction
 
 __all__ = ["SQLiteResponseStore"]
 
 T = TypeVar("T")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    id TEXT PRIMARY KEY,
-    expires_at REAL NOT NULL,
-    record BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at);
-"""
 #: Expired rows are purged every this many writes.
 _PURGE_EVERY = 256
 
@@ -48,22 +41,13 @@ class SQLiteResponseStore:
         self.ttl = ttl
         self._clock = clock
         self._cache = MemoryResponseStore(cache_entries, ttl, clock, max_bytes=cache_bytes)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plano-state")
-        self._conn: sqlite3.Connection | None = None
+        self._db: SQLiteDatabase | None = SQLiteDatabase.shared(path)
         self._writes = 0
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._call, fn)
-
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return fn(self._conn)
+        if self._db is None:
+            raise RuntimeError("the response store is closed")
+        return await self._db.run(fn)
 
     async def get(self, response_id: str) -> StoredResponse | None:
         hit = self._cache.peek(response_id)
@@ -93,7 +77,7 @@ class SQLiteResponseStore:
         now = self._clock()
 
         def write(conn: sqlite3.Connection) -> None:
-            with conn:
+            with sqlite_transaction(conn):
                 conn.execute(
                     "INSERT OR REPLACE INTO responses (id, expires_at, record) VALUES (?, ?, ?)",
                     (record.id, expires, data),
@@ -107,17 +91,12 @@ class SQLiteResponseStore:
         cached = self._cache.discard(response_id)
 
         def remove(conn: sqlite3.Connection) -> bool:
-            with conn:
-                cur = conn.execute("DELETE FROM responses WHERE id = ?", (response_id,))
+            cur = conn.execute("DELETE FROM responses WHERE id = ?", (response_id,))
             return cur.rowcount > 0
 
         return await self._run(remove) or cached
 
     async def close(self) -> None:
-        def shut(conn: sqlite3.Connection) -> None:
-            conn.close()
-
-        if self._conn is not None:
-            await self._run(shut)
-            self._conn = None
-        self._pool.shutdown(wait=False)
+        db, self._db = self._db, None
+        if db is not None:  # the file is shared: give it back once
+            await db.close()

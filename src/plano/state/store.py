@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
@@ -24,6 +24,7 @@ from plano.errors import NotFound
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "ChainStore",
     "MemoryResponseStore",
     "ResponseStore",
     "StoredResponse",
@@ -75,6 +76,17 @@ class ResponseStore(Protocol):
     async def delete(self, response_id: str) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChainStore(Protocol):
+    """A store that reads a whole conversation at once (a server store: one round trip
+    instead of one per turn)."""
+
+    async def chain(self, response_id: str, max_turns: int) -> list[StoredResponse]:
+        """``response_id`` and the turns before it, newest first, up to the first missing
+        link, at most ``max_turns``."""
+        ...
 
 
 class _Entry(NamedTuple):
@@ -189,6 +201,9 @@ async def load_conversation(
     """Every item of the conversation that ends with ``response_id``, oldest first. A missing
     link (expired, deleted, ``store: false``) is a 404 naming it: a conversation is never
     silently shortened."""
+    fetched: list[StoredResponse] | None = None
+    if isinstance(store, ChainStore):
+        fetched = await store.chain(response_id, max_turns + 1)
     turns: list[list[dict[str, Any]]] = []
     current: str | None = response_id
     while current is not None:
@@ -197,7 +212,11 @@ async def load_conversation(
                 f"The conversation of '{response_id}' is longer than {max_turns} turns.",
                 param="previous_response_id",
             )
-        record = await store.get(current)
+        if fetched is None:
+            record = await store.get(current)
+        else:
+            record = fetched[len(turns)] if len(turns) < len(fetched) else None
+            record = record if record is not None and record.id == current else None
         if record is None:
             which = "" if current == response_id else f" (an earlier turn, '{current}')"
             raise NotFound(

@@ -1,0 +1,1 @@
+"""Shared state: narrow protocols (:mod:`plano.store.protocols`) and their backends."""
