@@ -8,6 +8,7 @@ lives in ``docs/benchmarks/notes.md`` and is included as it is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,59 @@ def _workers(doc: Mapping[str, Any]) -> str:
             ]
         )
     return md_table(["target", "req/s", "p50 ms", "p99 ms", "CPU us/req", "RSS MB", "vs 1"], lines)
+
+
+STATE_HEADING = "## Where state lives: per-process memory, embedded SQLite, Redis + PostgreSQL"
+
+
+def _state(state: Mapping[str, Any] | None) -> str:
+    """``bench/state.py``'s run: req/s per state backend and workers, operations per request."""
+    if not state:
+        return "_Not measured: run `python -m bench.state`._"
+    lines = []
+    for r in state["rows"]:
+        per = r["per_request"]
+        redis = per.get("redis_commands")
+        pg = per.get("pg_transactions")
+        lines.append(
+            [
+                r["backend"],
+                str(r["workers"]),
+                fmt(r["rps"], 0),
+                fmt(r["p50_ms"], 2),
+                fmt(r["p99_ms"], 2),
+                "-" if r.get("vs_memory") is None else f"{r['vs_memory']:.2f}x",
+                fmt(per.get("usage_batches_per_record"), 4),
+                "-" if redis is None else fmt(redis, 4),
+                "-" if pg is None else fmt(pg, 4),
+                str(r["errors"]),
+            ]
+        )
+    table = md_table(
+        [
+            "backend",
+            "workers",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "vs memory",
+            "usage-log writes / req",
+            "Redis cmds / req",
+            "PG transactions / req",
+            "errors",
+        ],
+        lines,
+    )
+    return (
+        f"Measured {state.get('generated_at', '-')} by `python -m bench.state` "
+        f"([benchmarks/state.json](benchmarks/state.json)): {state.get('method', '')}. "
+        '*memory*: `state: {path: ":memory:"}` (each process its own, as before shared '
+        "state); *embedded*: no `state:` (SQLite `.plano/state.db`, and `.plano/hot.db` with "
+        "two workers); *servers*: `state: {redis, postgres}`. Operations are counted by the "
+        "servers (Redis `INFO commandstats`, PostgreSQL `pg_stat_database`) and the writers "
+        "in one more run per target, alone, background work (the routing-health sync) "
+        "included; [state.md](state.md) explains them.\n\n" + table
+    )
 
 
 def _big_prompt(doc: Mapping[str, Any]) -> str:
@@ -401,7 +455,10 @@ def _commands(doc: Mapping[str, Any]) -> str:
 
 
 def render_markdown(
-    doc: Mapping[str, Any], notes: str | None = None, plots: Sequence[str] = ()
+    doc: Mapping[str, Any],
+    notes: str | None = None,
+    plots: Sequence[str] = (),
+    state: Mapping[str, Any] | None = None,
 ) -> str:
     mode = doc.get("mode", "full")
     parts = [
@@ -455,6 +512,8 @@ def render_markdown(
         "## Worker processes (one shared listening socket, a supervisor)",
         "Both gateways unpinned here (they share the two cores with wrk and the upstream).",
         _workers(doc),
+        STATE_HEADING,
+        _state(state),
         "## Big prompts: a coding agent's request",
         _big_prompt(doc),
         "## Event-loop stalls: /healthz while big requests go through",
@@ -597,7 +656,9 @@ def write_report(doc: Mapping[str, Any], out: Path, md_path: Path) -> None:
     plots = plot(doc, out)
     notes_file = out / "notes.md"
     notes = notes_file.read_text() if notes_file.exists() else None
-    text = render_markdown(doc, notes, plots)
+    state_file = out / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else None
+    text = render_markdown(doc, notes, plots, state)
     if md_path.parent != out.parent:
         # A report written next to its results (smoke runs): links are relative to it.
         text = text.replace("](benchmarks/", "](")

@@ -110,6 +110,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from plano.server.edge import HostPolicy, describe_exposure
     from plano.server.listeners import not_served, plan_listeners
     from plano.server.runner import BindError, ServeOptions, serve_forever
+    from plano.server.state_setup import describe_state, state_settings
 
     try:
         path = _find_config(args.config)
@@ -146,6 +147,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             err_console.print(f"  [dim]•[/] {spec.kind} listener {spec.name!r} on {spec.url}")
     for name in not_served(config):
         err_console.print(f"  [dim]•[/] listener {escape(name)}: accepted, not served yet")
+    for line in describe_state(config, state_settings(config, opts.workers)):
+        err_console.print(f"  [dim]•[/] {escape(line)}", soft_wrap=True)
     try:
         return serve_forever(config, opts)
     except BindError as exc:

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from plano.accounting.filter import AccountingFilter
-from plano.accounting.ledger import Ledger
+from plano.accounting.ledger import UsageRecord
 from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.core.model import ChatRequest, Message, TextPart, Usage
@@ -28,10 +28,32 @@ DEP = Deployment(
 )
 
 
+class Records:
+    """A usage sink that keeps what it is given (the ledger's part is tested on its own)."""
+
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+        self.started = self.closed = False
+
+    def add(self, r: UsageRecord) -> None:
+        self.records.append(r)
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def close(self) -> None:
+        self.closed = True
+
+
 @pytest.fixture
-def acct() -> AccountingFilter:
+def sink() -> Records:
+    return Records()
+
+
+@pytest.fixture
+def acct(sink: Records) -> AccountingFilter:
     # An unloaded counter estimates ~4 characters a token: deterministic and instant.
-    return AccountingFilter(Ledger(), PriceBook(), TokenCounter())
+    return AccountingFilter(sink, PriceBook(), TokenCounter())
 
 
 def _ctx(*, stream: bool = True) -> RequestContext:
@@ -107,7 +129,7 @@ def test_non_stream_answer_without_usage_is_estimated(acct: AccountingFilter) ->
     assert u is not None and u.estimated and u.input_tokens == 3 + 3 + 10
 
 
-async def test_on_complete_writes_a_priced_record(acct: AccountingFilter) -> None:
+async def test_on_complete_writes_a_priced_record(acct: AccountingFilter, sink: Records) -> None:
     ctx = _ctx()
     ctx.usage = Usage(1000, 500, cache_read_tokens=200)
     ctx.attempts = [Attempt("openai/gpt-4o", 200)]
@@ -118,7 +140,7 @@ async def test_on_complete_writes_a_priced_record(acct: AccountingFilter) -> Non
     ctx.principal = Principal("team-a", "key")
     await acct.on_complete(ctx)
     assert ctx.cost == Decimal("0.00725")
-    (rec,) = acct.ledger.recent
+    (rec,) = sink.records
     assert rec.request_id == "req_a"
     assert (rec.provider, rec.model, rec.model_requested) == ("openai", "gpt-4o", "fast")
     assert rec.stream is True and rec.status == 200
@@ -129,53 +151,52 @@ async def test_on_complete_writes_a_priced_record(acct: AccountingFilter) -> Non
     assert rec.attempts == 1
     assert rec.error is None
     assert rec.principal == "team-a"
-    assert acct.ledger.totals.cost == Decimal("0.00725")
+    assert rec.session is None
 
 
-async def test_on_complete_of_a_failed_request(acct: AccountingFilter) -> None:
+async def test_on_complete_of_a_failed_request(acct: AccountingFilter, sink: Records) -> None:
     ctx = _ctx()
     ctx.status = 502
     ctx.error = UpstreamConnectError("refused")
     ctx.end_ns = 1_001 * MS
     await acct.on_complete(ctx)
-    (rec,) = acct.ledger.recent
+    (rec,) = sink.records
     assert rec.usage is None and rec.cost is None
-    assert rec.error == "upstream_connect"
-    assert acct.ledger.totals.errors == 1
-    assert acct.ledger.totals.unpriced == 0
+    assert rec.error == "upstream_connect" and rec.status == 502
 
 
-async def test_on_complete_without_a_deployment(acct: AccountingFilter) -> None:
-    ctx = RequestContext(request_id="r", shape="openai_chat", headers={})
+async def test_on_complete_without_a_deployment(acct: AccountingFilter, sink: Records) -> None:
+    ctx = RequestContext(request_id="r", shape="openai_chat", headers={}, session_id="s-1")
     ctx.status = 400
     await acct.on_complete(ctx)
-    (rec,) = acct.ledger.recent
+    (rec,) = sink.records
+    assert rec.session == "s-1"
     assert (rec.provider, rec.model, rec.model_requested) == ("", "", "")
 
 
-async def test_estimated_usage_is_priced_and_flagged(acct: AccountingFilter) -> None:
+async def test_estimated_usage_is_priced_and_flagged(acct: AccountingFilter, sink: Records) -> None:
     ctx = _ctx()
     ctx.upstream_headers_ns = 1_001 * MS
     ctx.output_text = out("y" * 40)
     await acct.on_complete(ctx)
-    (rec,) = acct.ledger.recent
+    (rec,) = sink.records
     assert rec.usage is not None and rec.usage.estimated
     assert rec.cost is not None and rec.cost > 0
     assert rec.to_json()["usage_estimated"] is True
 
 
 async def test_runs_through_the_chain_and_start_close_drive_the_ledger(
-    acct: AccountingFilter,
+    acct: AccountingFilter, sink: Records
 ) -> None:
     chain = FilterChain([acct])
     await chain.start()
-    assert acct.ledger._task is not None
+    assert sink.started
     ctx = _ctx()
     ctx.usage = Usage(1, 1)
     chain.complete(ctx)
     await chain.close()
-    assert acct.ledger._task is None
-    assert acct.ledger.find("req_a") is not None
+    assert sink.closed
+    assert [r.request_id for r in sink.records] == ["req_a"]
 
 
 def test_only_the_missing_side_is_estimated(acct: AccountingFilter) -> None:

@@ -1,17 +1,34 @@
-"""Ledger: running totals, per-model totals, the recent window, lookups, access-log batches."""
+"""Ledger: records queued for the usage log (found before they are written), the usage report
+read back from the log (totals, by model, groups, pages), access-log batches."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
 
-from plano.accounting.ledger import Ledger, Totals, UsageRecord
+from plano.accounting.ledger import Ledger, UsageRecord
 from plano.core.model import Usage
+from plano.store.protocols import UsageQuery
+from plano.store.usage import SQLiteUsageLog
+
+
+@pytest.fixture
+async def led() -> AsyncIterator[Ledger]:
+    ledger = Ledger(SQLiteUsageLog.in_memory())
+    await ledger.start()
+    yield ledger
+    await ledger.close()
+    await ledger.usage.close()
+
+
+def _ledger(**kw: Any) -> Ledger:
+    return Ledger(SQLiteUsageLog.in_memory(), **kw)
 
 
 def _rec(
@@ -43,57 +60,61 @@ def _rec(
     )
 
 
-def test_totals_and_by_model() -> None:
-    led = Ledger()
+async def test_report_totals_by_model_and_groups_from_the_usage_log(led: Ledger) -> None:
     led.add(_rec("a", usage=Usage(100, 10, cache_read_tokens=40, reasoning_tokens=3), cost="0.5"))
     led.add(_rec("b", usage=Usage(50, 5, cache_write_tokens=7), cost="0.25"))
     led.add(_rec("c", provider="anthropic", model="claude", usage=Usage(1, 1)))  # unpriced
     led.add(_rec("d", status=502, error="upstream_connect"))  # nothing reached a model
 
-    t = led.totals
-    assert (t.requests, t.errors, t.unpriced) == (4, 1, 1)
-    assert (t.input_tokens, t.output_tokens) == (151, 16)
-    assert (t.cache_read_tokens, t.cache_write_tokens, t.reasoning_tokens) == (40, 7, 3)
-    assert t.cost == Decimal("0.75")
-
-    gpt = led.by_model[("openai", "gpt-4o")]
-    assert (gpt.requests, gpt.errors, gpt.input_tokens, gpt.cost) == (3, 1, 150, Decimal("0.75"))
-    claude = led.by_model[("anthropic", "claude")]
-    assert (claude.requests, claude.unpriced, claude.cost) == (1, 1, Decimal(0))
-
-
-def test_recent_window_is_bounded_and_find_returns_the_latest() -> None:
-    led = Ledger(recent=3)
-    for i in range(5):
-        led.add(_rec(f"r{i}"))
-    assert [r.request_id for r in led.recent] == ["r2", "r3", "r4"]
-    assert led.find("r0") is None
-    assert led.find("r3") is led.recent[1]
-    led.add(_rec("r3", status=500))
-    found = led.find("r3")
-    assert found is not None and found.status == 500
-    assert led.totals.requests == 6  # totals keep counting past the window
+    report = await led.report(UsageQuery(limit=2), ["status_class"])
+    t = report["totals"]
+    assert (t["requests"], t["errors"], t["unpriced_requests"]) == (4, 1, 1)
+    assert (t["input_tokens"], t["output_tokens"]) == (151, 16)
+    assert (t["cache_read_tokens"], t["cache_write_tokens"], t["reasoning_tokens"]) == (40, 7, 3)
+    assert Decimal(t["cost_usd"]) == Decimal("0.75")
+    by = {(r["provider"], r["model"]): r for r in report["by_model"]}
+    gpt = by[("openai", "gpt-4o")]
+    assert (gpt["requests"], gpt["errors"], gpt["input_tokens"]) == (3, 1, 150)
+    assert Decimal(gpt["cost_usd"]) == Decimal("0.75")
+    assert by[("anthropic", "claude")]["unpriced_requests"] == 1
+    assert {g["status_class"]: g["requests"] for g in report["groups"]} == {"2xx": 3, "5xx": 1}
+    assert len(report["recent"]) == 2 and report["next"] is not None
+    assert report["queued"] == 0  # the report wrote this process's queue first
+    orjson.dumps(report)  # JSON-ready as it is
 
 
-def test_snapshot() -> None:
-    led = Ledger()
-    for i in range(3):
-        led.add(_rec(f"r{i}", usage=Usage(10, 1), cost="0.001"))
-    snap = led.snapshot(last=2)
-    assert snap["totals"]["requests"] == 3
-    assert snap["totals"]["cost_usd"] == "0.003"
-    assert snap["by_model"] == [
-        {"provider": "openai", "model": "gpt-4o", **led.by_model[("openai", "gpt-4o")].to_json()}
-    ]
-    assert [r["request_id"] for r in snap["recent"]] == ["r1", "r2"]
-    assert isinstance(snap["generated_at"], float)
-    orjson.dumps(snap)  # JSON-ready as it is
+async def test_a_queued_record_is_found_before_it_is_written(led: Ledger) -> None:
+    led.add(_rec("r1", status=500))
+    assert led.writer.queued == 1
+    found = await led.find("r1")
+    assert found is not None and found["status"] == 500
+    assert await led.usage.find("r1") is None  # not written yet
+    assert await led.writer.flush(1.0)
+    assert (await led.usage.find("r1") or {})["status"] == 500
+    assert (await led.find("r1") or {})["request_id"] == "r1"
+    assert await led.find("nope") is None
 
 
-def test_snapshot_last_zero_has_no_recent_records() -> None:
-    led = Ledger()
-    led.add(_rec("a"))
-    assert led.snapshot(last=0)["recent"] == []
+async def test_a_record_added_twice_is_counted_once(led: Ledger) -> None:
+    led.add(_rec("same", usage=Usage(1, 1), cost="0.1"))
+    await led.writer.flush(1.0)
+    led.add(_rec("same", usage=Usage(1, 1), cost="0.1"))
+    report = await led.report(UsageQuery())
+    assert report["totals"]["requests"] == 1 and report["totals"]["cost_usd"] == "0.1"
+
+
+async def test_the_ledger_runs_its_own_writer_when_given_none() -> None:
+    ledger = _ledger()
+    await ledger.start()
+    ledger.add(_rec("a"))
+    for _ in range(200):
+        if await ledger.usage.find("a") is not None:
+            break
+        await asyncio.sleep(0.01)
+    ledger.add(_rec("b"))
+    await ledger.close()  # writes what is left
+    assert await ledger.usage.find("b") is not None
+    await ledger.usage.close()
 
 
 def test_record_to_json() -> None:
@@ -116,24 +137,12 @@ def test_record_to_json() -> None:
     assert j["principal"] == "team-a"
     empty = _rec("y").to_json()
     assert empty["input_tokens"] is None and empty["cost_usd"] is None and empty["ttft_ms"] is None
+    assert "session" not in empty  # access-log lines keep their keys
+    assert _rec("z", session="s1").to_json()["session"] == "s1"
 
 
-def test_totals_to_json_zero() -> None:
-    assert Totals().to_json() == {
-        "requests": 0,
-        "errors": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cache_read_tokens": 0,
-        "cache_write_tokens": 0,
-        "reasoning_tokens": 0,
-        "cost_usd": "0",
-        "unpriced_requests": 0,
-    }
-
-
-def test_flush_logs_one_json_record_per_line(caplog: pytest.LogCaptureFixture) -> None:
-    led = Ledger()
+async def test_flush_logs_one_json_record_per_line(caplog: pytest.LogCaptureFixture) -> None:
+    led = _ledger()
     with caplog.at_level(logging.INFO, logger="plano.access"):
         led.add(_rec("a", usage=Usage(1, 2)))
         led.add(_rec("b"))
@@ -148,8 +157,10 @@ def test_flush_logs_one_json_record_per_line(caplog: pytest.LogCaptureFixture) -
     assert parsed[0]["input_tokens"] == 1 and parsed[1]["input_tokens"] is None
 
 
-def test_nothing_is_queued_when_the_access_log_is_off(caplog: pytest.LogCaptureFixture) -> None:
-    led = Ledger()
+async def test_nothing_is_queued_when_the_access_log_is_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    led = _ledger()
     with caplog.at_level(logging.WARNING, logger="plano.access"):
         led.add(_rec("a"))
         led.flush()
@@ -160,7 +171,7 @@ def test_nothing_is_queued_when_the_access_log_is_off(caplog: pytest.LogCaptureF
 async def test_background_task_flushes_and_close_flushes_the_rest(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    led = Ledger(flush_interval=0.01)
+    led = _ledger(flush_interval=0.01)
     with caplog.at_level(logging.INFO, logger="plano.access"):
         await led.start()
         await led.start()  # idempotent: one task
@@ -178,10 +189,10 @@ async def test_background_task_flushes_and_close_flushes_the_rest(
     assert [orjson.loads(r.getMessage())["request_id"] for r in caplog.records] == ["a", "b"]
 
 
-def test_a_sink_gets_each_batch_as_json_lines(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_sink_gets_each_batch_as_json_lines(caplog: pytest.LogCaptureFixture) -> None:
     batches: list[list[bytes]] = []
     with caplog.at_level(logging.INFO, logger="plano.access"):
-        led = Ledger(sink=batches.append)
+        led = _ledger(sink=batches.append)
         led.add(_rec("a"))
         led.add(_rec("b"))
         led.flush()
@@ -196,12 +207,3 @@ def test_stderr_sink_writes_one_line_per_record(capfd: pytest.CaptureFixture[str
 
     stderr_sink([b'{"a":1}', b'{"b":2}'])
     assert capfd.readouterr().err == '{"a":1}\n{"b":2}\n'
-
-
-def test_models_past_the_cap_roll_up_under_their_provider() -> None:
-    ledger = Ledger(max_models=3)
-    for i in range(50):
-        ledger.add(_rec(f"r{i}", model=f"client-model-{i}"))
-    assert len(ledger.by_model) == 4  # three named, plus openai/* for the rest
-    assert ledger.by_model[("openai", "*")].requests == 47
-    assert ledger.totals.requests == 50

@@ -142,8 +142,8 @@ def test_unknown_type_and_on_error(with_filters: dict[str, Any]) -> None:
     with_filters["filters"][0]["type"] = "htpp"
     with_filters["filters"][1]["on_error"] = "ignore"
     assert _errors(with_filters) == [
-        "filters[0].type: unknown type 'htpp'; expected one of mcp, http, regex_redact "
-        "(did you mean 'http'?)",
+        "filters[0].type: unknown type 'htpp'; expected one of mcp, http, regex_redact, pii, "
+        "injection_guard (did you mean 'http'?)",
         "filters[1].on_error: expected one of open, closed, got 'ignore'",
     ]
 

@@ -55,8 +55,9 @@ def test_routing_preferences_and_session_keys_are_supported(base: dict[str, Any]
     assert _unsupported(base) == []
 
 
-def test_routing_budget_and_session_cache_are_not(base: dict[str, Any]) -> None:
-    base["routing"] = {"session_ttl_seconds": 60, "routing_budget": 5, "session_cache": {}}
+def test_routing_budget_is_not_but_session_cache_is(base: dict[str, Any]) -> None:
+    cache = {"type": "redis", "url": "redis://cache:6379/0", "tenant_header": "x-tenant"}
+    base["routing"] = {"session_ttl_seconds": 60, "routing_budget": 5, "session_cache": cache}
     assert _unsupported(base) == ["routing.routing_budget"]
 
 
@@ -168,15 +169,7 @@ def test_unsupported_is_reported_even_with_warnings(base: dict[str, Any]) -> Non
     ]
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_state_storage_memory_and_sqlite_are_supported(base: dict[str, Any], kind: str) -> None:
-    base["state_storage"] = {"type": kind}
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+def test_state_storage_of_every_type_is_supported(base: dict[str, Any], kind: str) -> None:
+    base["state_storage"] = {"type": kind, "connection_string": "postgres://db/x"}
     assert _unsupported(base) == []
-
-
-def test_state_storage_postgres_is_reported_not_supported(base: dict[str, Any]) -> None:
-    base["state_storage"] = {"type": "postgres", "connection_string": "postgres://db/x"}
-    config, issues = check_config(base, {})
-    assert config is not None
-    noted = {i.path for i in issues if i.severity == "unsupported"}
-    assert {"state_storage.type", "state_storage.connection_string"} <= noted

@@ -162,6 +162,7 @@ def test_up_binds_loopback_and_says_what_is_exposed(
             stdout=fh,
             stderr=subprocess.STDOUT,
             env={**os.environ, "SIM_KEY": "k", "COLUMNS": "200"},
+            cwd=tmp_path,  # its state (.plano/) goes there, not into the checkout
         )
     try:
         deadline = time.monotonic() + 30
@@ -195,6 +196,7 @@ def test_a_second_gateway_with_workers_refuses_a_held_port(
             text=True,
             timeout=30,
             env={**os.environ, "SIM_KEY": "k", "COLUMNS": "200"},
+            cwd=tmp_path,
         )
         assert r.returncode == 1
         assert "in use by another process" in r.stderr

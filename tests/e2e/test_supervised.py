@@ -144,7 +144,9 @@ def test_two_listeners_of_different_types_serve_from_one_process_tree(
         assert len(workers) == 2
         r = httpx.post(p.url + CHAT, json=body(), timeout=10)
         assert r.status_code == 200, r.text
-        assert httpx.get(admin + "/readyz").json() == {"ready": True, "state": "ready"}
+        ready = httpx.get(admin + "/readyz").json()
+        assert (ready["ready"], ready["state"]) == (True, "ready")
+        assert ready["stores"]["durable"]["status"] == "ok" and ready["writer"]["dropped"] == 0
         assert httpx.get(admin + "/healthz").status_code == 200
         assert httpx.get(admin + "/plano/v1/usage").status_code == 200
         shown = status(admin)

@@ -4,41 +4,42 @@ in every client shape."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
+from tests.filters.redaction import (
+    answer,
+    context,
+    entry_chain,
+    gateway_with_entry,
+    joined,
+    request,
+    through,
+)
 from tests.filters.standins import (
     CHAT,
     MESSAGES,
     call,
     chat,
-    gateway_config,
     messages,
-    start_gateway,
     stream_text,
 )
 
 from plano.config.filters import RegexRedactSpec
 from plano.core.model import (
-    ChatRequest,
-    ChatResponse,
-    Choice,
-    Message,
     StreamEnd,
     StreamEvent,
     TextDelta,
-    TextPart,
     ToolCall,
     ToolCallDelta,
     Usage,
     UsageEvent,
 )
 from plano.filters.redact import Redactions, Redactor, regex_redact, restore
-from plano.pipeline.context import RequestContext
-from plano.pipeline.filters import Filter, FilterChain
+from plano.pipeline.filters import FilterChain
+from plano.pipeline.registry import FilterRole
 from plano.sim import SimServer
 
 EMAIL = r"[\w.+-]+@[\w-]+\.[\w.]+"
@@ -52,46 +53,15 @@ def spec(**options: Any) -> RegexRedactSpec:
     return RegexRedactSpec.model_validate({"id": "pii", "type": "regex_redact", "options": options})
 
 
-def request(*texts: str, calls: Sequence[ToolCall] = ()) -> ChatRequest:
-    msgs = [Message("user", [TextPart(t)]) for t in texts]
-    msgs.append(Message("assistant", tool_calls=list(calls)))
-    return ChatRequest(model="m", messages=msgs, raw={"model": "m"}, raw_body=b"{}")
-
-
-def context(req: ChatRequest) -> RequestContext:
-    return RequestContext("req_1", "openai_chat", {}, request=req)
-
-
-def chain(s: RegexRedactSpec, role: str = "input") -> FilterChain:
-    built = regex_redact(s, "input" if role == "input" else "output")
-    filters: list[Filter] = [built.filter]
-    if built.unwind is not None:
-        filters.append(built.unwind)
-    return FilterChain(filters)
-
-
-def answer(text: str, args: str | None = None) -> ChatResponse:
-    calls = [ToolCall("c1", "send", args)] if args is not None else []
-    msg = Message("assistant", [TextPart(text)], tool_calls=calls)
-    return ChatResponse("r1", "m", [Choice(0, msg, "stop")], raw={"id": "r1"})
-
-
-async def through(c: FilterChain, ctx: RequestContext, events: list[StreamEvent]) -> list[Any]:
-    out: list[StreamEvent] = []
-    for ev in events:
-        out += await c.stream_events(ctx, [ev])
-    return out + await c.stream_end(ctx)
-
-
-def joined(events: list[StreamEvent]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
+def chain(s: RegexRedactSpec, role: FilterRole = "input") -> FilterChain:
+    return entry_chain(regex_redact, s, role)
 
 
 # ------------------------------------------------------------------ pure parts
 
 
 def test_each_distinct_value_gets_a_stable_numbered_placeholder() -> None:
-    r = Redactor(spec().options)
+    r = Redactor.from_options(spec().options)
     seen = Redactions()
     text, _ = r.redact("a@x.io, b@y.io, a@x.io and 4111 1111 1111 1111", seen)
     assert text == "[email 1], [email 2], [email 1] and [card 1]"
@@ -104,7 +74,7 @@ def test_each_distinct_value_gets_a_stable_numbered_placeholder() -> None:
 
 
 def test_a_cut_never_splits_a_match() -> None:
-    r = Redactor(spec().options)
+    r = Redactor.from_options(spec().options)
     seen = Redactions()
     text = "mail bob@example.com now"
     emitted, cut = r.redact(text, seen, upto=10)  # inside the address
@@ -112,7 +82,7 @@ def test_a_cut_never_splits_a_match() -> None:
 
 
 def test_placeholder_without_name_numbers_across_kinds() -> None:
-    r = Redactor(spec(placeholder="<{n}>").options)
+    r = Redactor.from_options(spec(placeholder="<{n}>").options)
     text, _ = r.redact("a@x.io 4111-1111-1111-1111", Redactions())
     assert text == "<1> <2>"
 
@@ -209,15 +179,9 @@ async def test_as_an_output_filter_answers_are_redacted_across_events() -> None:
 @pytest.fixture
 async def gateway_with(request: pytest.FixtureRequest) -> AsyncIterator[tuple[SimServer, str]]:
     role, options = request.param
-    async with SimServer() as sim:
-        entry = {"id": "pii", "type": "regex_redact", "options": options}
-        listener = {f"{role}_filters": ["pii"]}
-        runner: web.AppRunner
-        runner, url = await start_gateway(gateway_config(sim.url, [entry], **listener))
-        try:
-            yield sim, url
-        finally:
-            await runner.cleanup()
+    entry = {"id": "pii", "type": "regex_redact", "options": options}
+    async with gateway_with_entry(entry, role) as running:
+        yield running
 
 
 RESTORE = ("input", {"patterns": [{"name": "email", "regex": EMAIL}], "restore": True})

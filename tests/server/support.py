@@ -28,6 +28,7 @@ from plano.routing.catalog import ModelCatalog
 from plano.server.admin import admin_routes
 from plano.server.edge import EdgeRunner, EdgeSettings, HostPolicy, guard_middleware
 from plano.server.gateway import Gateway, GatewaySettings
+from plano.store.usage import SQLiteUsageLog
 
 SECRET = "sk-plano-test-SECRET-4242"
 CHAT = "/v1/chat/completions"
@@ -96,19 +97,39 @@ class Stub:
             raise
 
 
+class Tap:
+    """The ledger, keeping a copy of each record the accounting filter gives it (what the
+    tests assert on; the usage log behind the ledger is read through the admin API)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.recent: list[UsageRecord] = []
+
+    def add(self, r: UsageRecord) -> None:
+        self.recent.append(r)
+        self.ledger.add(r)
+
+    async def start(self) -> None:
+        await self.ledger.start()
+
+    async def close(self) -> None:
+        await self.ledger.close()
+
+
 @dataclass
 class GW:
     url: str
     gateway: Gateway
     ledger: Ledger
+    tap: Tap
 
     async def record(self, n: int = 1) -> list[UsageRecord]:
-        """The ledger once ``n`` requests have completed (on_complete runs off the request)."""
+        """The records once ``n`` requests have completed (on_complete runs off the request)."""
         for _ in range(300):
-            if len(self.ledger.recent) >= n:
-                return list(self.ledger.recent)
+            if len(self.tap.recent) >= n:
+                return list(self.tap.recent)
             await asyncio.sleep(0.01)
-        raise AssertionError(f"ledger has {len(self.ledger.recent)} records, expected {n}")
+        raise AssertionError(f"ledger has {len(self.tap.recent)} records, expected {n}")
 
 
 GatewayFactory = Callable[..., Awaitable[GW]]
@@ -140,8 +161,9 @@ async def start_gateway(
         provider_interface=None,
     )
     catalog = ModelCatalog([entry], {"fast": NS(target="openai/gpt-4o-mini")})
-    ledger = Ledger()
-    chain = FilterChain([AccountingFilter(ledger, PriceBook(), TokenCounter())])
+    ledger = Ledger(SQLiteUsageLog.in_memory())
+    tap = Tap(ledger)
+    chain = FilterChain([AccountingFilter(tap, PriceBook(), TokenCounter())])
     pool = UpstreamPool(timeouts or Timeouts(connect=1.0, first_byte=2.0))
     gw = Gateway(settings or GatewaySettings(), catalog, pool, chain, admin_routes(ledger, chain))
     app = gw.app()
@@ -157,7 +179,7 @@ async def start_gateway(
     site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.1)
     await site.start()
     runners.append(runner)
-    return GW(f"http://127.0.0.1:{runner.addresses[0][1]}", gw, ledger)
+    return GW(f"http://127.0.0.1:{runner.addresses[0][1]}", gw, ledger, tap)
 
 
 async def post(

@@ -621,9 +621,10 @@ async def test_admin_usage_shows_requests_with_usage_and_cost(
     assert (totals["input_tokens"], totals["output_tokens"]) == (1122, 49)
     assert totals["cache_read_tokens"] == 1024
     assert Decimal(totals["cost_usd"]) == expected + expected2
+    # Newest first (the usage log pages backwards in time).
     assert [(r["request_id"], r["model_requested"], r["stream"]) for r in usage["recent"]] == [
-        ("one", "fast", False),
         ("two", "fast", True),
+        ("one", "fast", False),
     ]
     assert usage["by_model"][0]["model"] == "gpt-4o-mini"
     async with client.get(gw.url + "/plano/v1/requests/one") as resp:

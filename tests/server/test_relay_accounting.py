@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from tests.server.support import Tap
 
 from plano.accounting.ledger import UsageRecord
 from plano.accounting.tokens import TokenCounter
@@ -72,6 +73,8 @@ async def gateway(upstream: Upstream) -> AsyncIterator[tuple[str, Gateway]]:
     config, issues = check_config(raw, {})
     assert config is not None, issues
     gw = build_gateway(config, TokenCounter())
+    accounting = next(f for f in gw.chain.filters if f.name == "accounting")
+    accounting.ledger = Tap(accounting.ledger)  # type: ignore[attr-defined]
     runner = web.AppRunner(gw.app(), handler_cancellation=True, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -81,10 +84,11 @@ async def gateway(upstream: Upstream) -> AsyncIterator[tuple[str, Gateway]]:
 
 
 async def _records(gw: Gateway, n: int = 1) -> list[UsageRecord]:
-    ledger = next(f for f in gw.chain.filters if f.name == "accounting").ledger  # type: ignore[attr-defined]
+    tap = next(f for f in gw.chain.filters if f.name == "accounting").ledger  # type: ignore[attr-defined]
+    assert isinstance(tap, Tap)
     for _ in range(500):
-        if len(ledger.recent) >= n:
-            return list(ledger.recent)
+        if len(tap.recent) >= n:
+            return list(tap.recent)
         await asyncio.sleep(0.01)
     raise AssertionError("no ledger record")
 

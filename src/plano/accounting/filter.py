@@ -12,7 +12,7 @@ import time
 from functools import partial
 from typing import ClassVar
 
-from plano.accounting.ledger import Ledger, UsageRecord
+from plano.accounting.ledger import UsageRecord, UsageSink
 from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.core.model import ChatRequest, Usage, text_size
@@ -34,7 +34,7 @@ def _capped(name: str, limit: int = 200) -> str:
 class AccountingFilter(Filter):
     name: ClassVar[str] = "accounting"
 
-    def __init__(self, ledger: Ledger, prices: PriceBook, counter: TokenCounter) -> None:
+    def __init__(self, ledger: UsageSink, prices: PriceBook, counter: TokenCounter) -> None:
         self.ledger = ledger
         self.prices = prices
         self.counter = counter
@@ -122,6 +122,7 @@ class AccountingFilter(Filter):
                 attempts=len(ctx.attempts),
                 error=ctx.error.metric_label if ctx.error is not None else None,
                 principal=None if ctx.principal is ANONYMOUS else ctx.principal.id,
+                session=ctx.session_id,
             )
         )
 

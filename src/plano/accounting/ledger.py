@@ -1,7 +1,10 @@
-"""In-process usage ledger: recent requests and running totals per provider/model.
+"""The usage ledger: one :class:`UsageRecord` per request, kept in the usage log
+(:class:`~plano.store.protocols.UsageLog`: SQLite or PostgreSQL, shared by every worker and
+replica on the same store) and written as an access-log line.
 
-Records arrive from ``on_complete`` (off the request's task). Structured access-log lines are
-written in batches by one background task, so logging never sits on the hot path.
+Records arrive from ``on_complete`` (off the request's task). The usage log is written by a
+:class:`~plano.store.writer.BatchWriter`; access-log lines are written in batches by one
+background task, so neither sits on the hot path.
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ import contextlib
 import logging
 import sys
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from plano.core.model import Usage
+from plano.store.protocols import UsageLog, UsageQuery
+from plano.store.writer import BatchWriter
 
-__all__ = ["Ledger", "Totals", "UsageRecord", "stderr_sink"]
+__all__ = ["Ledger", "UsageRecord", "UsageSink", "stderr_sink"]
 
 access_log = logging.getLogger("plano.access")
 
@@ -44,10 +48,11 @@ class UsageRecord:
     attempts: int
     error: str | None = None
     principal: str | None = None
+    session: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         u = self.usage
-        return {
+        out: dict[str, Any] = {
             "request_id": self.request_id,
             "ts": round(self.ts, 3),
             "shape": self.shape,
@@ -70,108 +75,88 @@ class UsageRecord:
             "error": self.error,
             "principal": self.principal,
         }
+        if self.session is not None:  # the access log's lines keep their keys otherwise
+            out["session"] = self.session
+        return out
 
 
-@dataclass(slots=True)
-class Totals:
-    requests: int = 0
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost: Decimal = field(default_factory=Decimal)
-    unpriced: int = 0
+class UsageSink(Protocol):
+    """Where the accounting filter sends each request's record (the :class:`Ledger`)."""
 
-    def add(self, r: UsageRecord) -> None:
-        self.requests += 1
-        if r.status >= 400:
-            self.errors += 1
-        if r.usage is not None:
-            self.input_tokens += r.usage.input_tokens
-            self.output_tokens += r.usage.output_tokens
-            self.cache_read_tokens += r.usage.cache_read_tokens
-            self.cache_write_tokens += r.usage.cache_write_tokens
-            self.reasoning_tokens += r.usage.reasoning_tokens
-        if r.cost is not None:
-            self.cost += r.cost
-        elif r.usage is not None:
-            self.unpriced += 1
+    def add(self, r: UsageRecord) -> None: ...
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "cost_usd": str(self.cost),
-            "unpriced_requests": self.unpriced,
-        }
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class Ledger:
+    """The ledger on the usage log: each request's record is queued for the usage log (the
+    batching writer writes it, off the request path) and for the access log; queries read
+    the usage log, so every worker and replica on the same store gives the same answer.
+
+    ``sink`` receives each batch of access-log lines (compact JSON); by default they go
+    through the ``plano.access`` logger. A short interval keeps each batch small, so a flush
+    never holds the event loop for long. Without a ``writer``, the ledger makes and runs its
+    own (tests, embedders); a given writer is started and closed by its owner.
+    """
+
     def __init__(
         self,
-        recent: int = 1000,
+        usage: UsageLog,
+        writer: BatchWriter | None = None,
         flush_interval: float = 0.1,
         sink: Callable[[list[bytes]], None] | None = None,
-        max_models: int = 500,
     ) -> None:
-        """``sink`` receives each batch of access-log lines (compact JSON); by default they
-        go through the ``plano.access`` logger. A short interval keeps each batch small, so a
-        flush never holds the event loop for long."""
-        self.recent: deque[UsageRecord] = deque(maxlen=recent)
-        self.totals = Totals()
-        self.by_model: dict[tuple[str, str], Totals] = {}
-        self.max_models = max_models
-        self._pending: list[UsageRecord] = []
+        self.usage = usage
+        self._own_writer = writer is None
+        self.writer = writer if writer is not None else BatchWriter(usage)
+        self._pending: list[dict[str, Any]] = []
         self._interval = flush_interval
         self._sink = sink
         self._task: asyncio.Task[None] | None = None
 
     def add(self, r: UsageRecord) -> None:
-        self.recent.append(r)
-        self.totals.add(r)
-        key = (r.provider, r.model)
-        t = self.by_model.get(key)
-        if t is None:
-            if len(self.by_model) >= self.max_models:
-                # Wildcards let clients name models: past the cap, new ones roll up under
-                # ``provider/*`` so the table (and /plano/v1/usage) stays bounded.
-                key = (r.provider, "*")
-                t = self.by_model.get(key)
-            if t is None:
-                t = self.by_model[key] = Totals()
-        t.add(r)
+        record = r.to_json()
+        self.writer.submit(record)
         if access_log.isEnabledFor(logging.INFO):
-            self._pending.append(r)
+            self._pending.append(record)
 
-    def find(self, request_id: str) -> UsageRecord | None:
-        for r in reversed(self.recent):
-            if r.request_id == request_id:
-                return r
-        return None
+    async def find(self, request_id: str) -> dict[str, Any] | None:
+        """A request's record: still queued in this process, or from the usage log."""
+        queued = self.writer.pending(request_id)
+        if queued is not None:
+            return dict(queued)
+        return await self.usage.find(request_id)
 
-    def snapshot(self, last: int = 20) -> dict[str, Any]:
-        return {
-            "totals": self.totals.to_json(),
-            "by_model": [
-                {"provider": p, "model": m, **t.to_json()} for (p, m), t in self.by_model.items()
-            ],
-            "recent": [r.to_json() for r in list(self.recent)[-last:]] if last > 0 else [],
-            "generated_at": time.time(),
+    async def report(
+        self, q: UsageQuery, group_by: Sequence[str] = (), *, flush_within: float = 1.0
+    ) -> dict[str, Any]:
+        """``GET /plano/v1/usage``: totals (overall, by provider and model, by ``group_by``)
+        over the records ``q`` selects, and a page of them, newest first. This process's
+        queued records are written first, so a request it just answered is counted."""
+        await self.writer.flush(flush_within)
+        (total,) = await self.usage.totals(q)  # no grouping: always one row
+        by_model = await self.usage.totals(q, ("provider", "model"))
+        page = await self.usage.query(q)
+        out: dict[str, Any] = {
+            "totals": total,
+            "by_model": by_model,
+            "recent": page.records,
+            "next": page.next,
         }
+        if group_by:
+            out["groups"] = await self.usage.totals(q, group_by)
+        out["queued"] = self.writer.queued
+        out["generated_at"] = time.time()
+        return out
 
     def flush(self) -> None:
         batch, self._pending = self._pending, []
         if not batch:
             return
         # One JSON object per line, so log shippers can parse each record.
-        lines = [orjson.dumps(r.to_json()) for r in batch]
+        lines = [orjson.dumps(r) for r in batch]
         if self._sink is not None:
             self._sink(lines)
             return
@@ -186,6 +171,8 @@ class Ledger:
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop())
+        if self._own_writer:
+            await self.writer.start()
 
     async def close(self) -> None:
         if self._task is not None:
@@ -194,6 +181,8 @@ class Ledger:
                 await self._task
             self._task = None
         self.flush()
+        if self._own_writer:
+            await self.writer.close()
 
 
 def stderr_sink(lines: list[bytes]) -> None:

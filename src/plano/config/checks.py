@@ -55,22 +55,7 @@ def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
     issues += _check_listeners(config)
     issues += _check_filter_ids(config)
     issues += check_routing(config, names)
-    issues += _check_state_storage(config)
     return issues
-
-
-def _check_state_storage(config: PlanoConfig) -> list[ConfigIssue]:
-    st = config.state_storage
-    if st is None or st.type != "postgres":
-        return []
-    return [
-        ConfigIssue(
-            "state_storage.type",
-            f"postgres is accepted, not supported yet: state is kept in the embedded SQLite "
-            f"file {st.path} (durable across restarts) until it lands",
-            "unsupported",
-        )
-    ]
 
 
 def _check_provider(provider: ModelProvider) -> list[ConfigIssue]:
@@ -262,6 +247,7 @@ def _check_filter_ids(config: PlanoConfig) -> list[ConfigIssue]:
         else:
             first[ident] = path
     filters = sorted({f.id for f in config.filters})
+    request_only = {f.id for f in config.filters if "output" not in f.roles}
     agents = {a.id for a in config.agents}
     for listener in config.listeners:
         if listener.type != "model":
@@ -274,6 +260,9 @@ def _check_filter_ids(config: PlanoConfig) -> list[ConfigIssue]:
                 elif ident not in filters:
                     hint = did_you_mean(ident, filters) if filters else "; no filters are declared"
                     issues.append(ConfigIssue(at, f"unknown filter {ident!r}{hint}"))
+                elif key == "output_filters" and ident in request_only:
+                    message = f"filter {ident!r} runs on requests only; list it in input_filters"
+                    issues.append(ConfigIssue(at, message))
     return issues
 
 

@@ -247,9 +247,7 @@ class StateStorage(ConfigModel):
     connection_string: str | None = Field(
         default=None, description="Postgres connection string, required for type postgres."
     )
-    path: str = Field(
-        default=".plano/responses.db", description="SQLite file for type sqlite (and postgres)."
-    )
+    path: str = Field(default=".plano/responses.db", description="SQLite file for type sqlite.")
     max_entries: int = Field(
         default=10_000, ge=1, description="Most conversation turns kept in memory."
     )
@@ -312,8 +310,10 @@ class State(ConfigModel):
 
     path: str = Field(
         default=".plano/state.db",
-        description="The embedded SQLite file (WAL): durable records, and hot state shared by "
-        "the workers of one host when no redis is set.",
+        description="The embedded SQLite file (WAL) for durable records when no postgres is "
+        "set (created with its folder); hot state shared by the workers of one host, with no "
+        "redis set, goes to hot.db next to it. ':memory:' keeps everything in each process's "
+        "memory (nothing shared between workers, nothing kept across restarts).",
     )
     redis: str | None = Field(
         default=None,

@@ -1,6 +1,9 @@
-"""``regex_redact``: text matching regular expressions replaced by placeholders.
+"""``regex_redact``: text matching regular expressions replaced by placeholders; and the
+reversible redaction machinery it shares with the ``pii`` filter (:mod:`plano.filters.pii`).
 
-A small, honest filter (the full PII detector, with checksums and more kinds, comes later):
+A :class:`Redactor` replaces what a :class:`Finder` finds (``regex_redact``'s patterns, the
+PII detector) with numbered placeholders; :func:`redact_request` applies it to a request, the
+answer filters below restore values or redact answers, streams included.
 
 * as an **input filter** it redacts the request (message text and tool-call arguments):
   each distinct value becomes ``[{name} {n}]`` (stable within the request: the same value,
@@ -11,7 +14,11 @@ A small, honest filter (the full PII detector, with checksums and more kinds, co
   are held back so a value cut between two events is still found.
 
 Patterns are tried at each position in the order given; the earliest match wins, then the
-longest. Pure: no IO, no clock.
+longest. Tool-call arguments are redacted as JSON (strings and long integers inside them),
+so they stay valid JSON. A request with content the canonical model cannot carry
+(``ChatRequest.opaque``) is redacted in the client's own body too, which is kept (the
+provider of the client's API gets it, redacted): re-encoding it would lose that content.
+Pure: no IO, no clock.
 """
 
 from __future__ import annotations
@@ -20,11 +27,11 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import orjson
 
-from plano.config.filters import RegexRedactOptions, RegexRedactSpec
+from plano.config.filters import FilterSpecBase, RegexRedactOptions, RegexRedactSpec
 from plano.core.model import (
     ChatRequest,
     ChatResponse,
@@ -33,10 +40,23 @@ from plano.core.model import (
     TextPart,
     ToolCallDelta,
 )
+from plano.filters.redact_json import BODY_KEYS, walk_json, walk_json_text
 from plano.pipeline.context import RequestContext
 from plano.pipeline.registry import Built, ConfiguredFilter, FilterRole
 
-__all__ = ["Redactions", "Redactor", "regex_redact"]
+__all__ = [
+    "AnswerText",
+    "Finder",
+    "PatternFinder",
+    "RedactAnswer",
+    "RedactRequest",
+    "Redactions",
+    "Redactor",
+    "RestoreAnswer",
+    "redact_request",
+    "regex_redact",
+    "restore",
+]
 
 
 @dataclass(slots=True)
@@ -64,19 +84,21 @@ class Redactions:
         return self.finder
 
 
-class Redactor:
-    """Compiled patterns and the placeholder format of one ``regex_redact`` entry."""
+class Finder(Protocol):
+    """What a :class:`Redactor` replaces: ``(start, end, name)`` spans, earliest first, none
+    overlapping."""
 
-    def __init__(self, options: RegexRedactOptions) -> None:
-        self.patterns = [(p.name, re.compile(p.regex)) for p in options.patterns]
-        self.placeholder = options.placeholder
-        # Numbered per name when the format shows the name, else across names (so two
-        # kinds never share a placeholder).
-        self._per_name = "{name}" in options.placeholder
-        self.max_match = options.max_match
+    def spans(self, text: str) -> list[tuple[int, int, str]]: ...
+
+
+class PatternFinder:
+    """``regex_redact``'s patterns: tried at each position in order; the earliest match wins,
+    then the longest."""
+
+    def __init__(self, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> None:
+        self.patterns = list(patterns)
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
-        """Non-overlapping matches ``(start, end, name)``, earliest first."""
         found = [
             (m.start(), -m.end(), name)
             for name, rx in self.patterns
@@ -91,6 +113,26 @@ class Redactor:
                 out.append((start, -neg_end, name))
                 end = -neg_end
         return out
+
+
+class Redactor:
+    """What to find and the placeholder format: ``{name}`` (or ``{kind}``) is the finding's
+    name, ``{n}`` numbers the distinct values of that name within one request (across names
+    when the format shows none). ``max_match`` is the longest value, held back in streams."""
+
+    def __init__(self, finder: Finder, placeholder: str, max_match: int) -> None:
+        self.finder = finder
+        self.placeholder = placeholder
+        self._per_name = "{name}" in placeholder or "{kind}" in placeholder
+        self.max_match = max_match
+
+    @classmethod
+    def from_options(cls, options: RegexRedactOptions) -> Redactor:
+        finder = PatternFinder([(p.name, re.compile(p.regex)) for p in options.patterns])
+        return cls(finder, options.placeholder, options.max_match)
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        return self.finder.spans(text)
 
     def redact(
         self, text: str, seen: Redactions, upto: int | None = None, *, json: bool = False
@@ -122,7 +164,7 @@ class Redactor:
             return known
         counter = name if self._per_name else ""
         seen.counts[counter] += 1
-        made = self.placeholder.format(name=name, n=seen.counts[counter])
+        made = self.placeholder.format(name=name, kind=name, n=seen.counts[counter])
         seen.add(name, value, made)
         return made
 
@@ -158,18 +200,43 @@ def _placeholder_start(text: str, placeholders: Sequence[str], longest: int) -> 
     return len(text)
 
 
-def _redact_request(req: ChatRequest, redactor: Redactor, seen: Redactions) -> bool:
+# ------------------------------------------------------------------------------ requests
+
+
+def redact_request(req: ChatRequest, redactor: Redactor, seen: Redactions) -> bool:
+    """Redact ``req`` in place: message text (system, user, assistant, tool results) and
+    tool-call arguments; and, when it carries content the canonical model cannot, the
+    client's own body as well, which is kept. Says the request changed (so it is encoded
+    anew, or its kept body re-serialized). True when something was redacted."""
     changed = False
+
+    def text(value: str) -> str:
+        return redactor.redact(value, seen)[0]
+
+    def broken_json(value: str) -> str:
+        return redactor.redact(value, seen, json=True)[0]
+
     for m in req.messages:
         for p in m.content:
             if isinstance(p, TextPart):
-                text, _ = redactor.redact(p.text, seen)
-                if text != p.text:
-                    p.text, changed = text, True
+                new = text(p.text)
+                if new != p.text:
+                    p.text, changed = new, True
         for call in m.tool_calls:
-            args, _ = redactor.redact(call.arguments, seen, json=True)
+            args = walk_json_text(call.arguments, text, broken_json)
             if args != call.arguments:
                 call.arguments, changed = args, True
+    if req.opaque and req.raw is not None:
+        raw = req.raw
+        new_raw = {
+            k: walk_json(v, text, body=True) if k in BODY_KEYS else v for k, v in raw.items()
+        }
+        if changed or any(new_raw[k] is not raw[k] for k in raw):
+            req.raw, req.raw_body, req.size = new_raw, None, None
+            return True
+        return False
+    if changed:
+        req.changed()
     return changed
 
 
@@ -185,11 +252,13 @@ class _Held:
     text: str = ""
 
 
-class _AnswerText(ConfiguredFilter):
+class AnswerText(ConfiguredFilter):
     """Rewrites an answer's text and tool-call arguments; in a stream, holds back the tail
-    that the next event may complete (and releases it before any other kind of event)."""
+    that the next event may complete (and releases it before any other kind of event).
+    Subclasses say what to do in :meth:`split`; ``seen`` is the request's state in
+    ``ctx.state[seen_key]`` (no state: the answer passes untouched)."""
 
-    def __init__(self, spec: RegexRedactSpec, role: FilterRole, seen_key: str) -> None:
+    def __init__(self, spec: FilterSpecBase, role: FilterRole, seen_key: str) -> None:
         super().__init__(spec, role)
         self.seen_key = seen_key
         self.hold_key = seen_key + ":hold"
@@ -199,7 +268,8 @@ class _AnswerText(ConfiguredFilter):
         return got if isinstance(got, Redactions) else None
 
     def split(self, seen: Redactions, text: str, json: bool, final: bool) -> tuple[str, str]:
-        """What of ``text`` can go now (rewritten) and what must wait."""
+        """What of ``text`` can go now (rewritten) and what must wait; ``json``: tool-call
+        arguments; ``final``: nothing more will follow."""
         raise NotImplementedError
 
     async def on_response(self, ctx: RequestContext, resp: ChatResponse) -> None:
@@ -265,13 +335,14 @@ def _event(key: _Key, text: str) -> list[StreamEvent]:
     return [ToolCallDelta(tool_index, arguments=text, index=index)]
 
 
-class _RedactRequest(ConfiguredFilter):
-    """Input role: redacts the request; records the values for ``restore``."""
+class RedactRequest(ConfiguredFilter):
+    """Input role: redacts the request; records the values for ``restore`` (and for the
+    numbering of an answer's own placeholders) in ``ctx.state[key]``."""
 
-    #: It calls ``req.changed()`` itself, only when it redacted something.
+    #: :func:`redact_request` says when it changed the request.
     rewrites_request: ClassVar[bool] = False
 
-    def __init__(self, spec: RegexRedactSpec, redactor: Redactor, keep: bool) -> None:
+    def __init__(self, spec: FilterSpecBase, redactor: Redactor, keep: bool) -> None:
         super().__init__(spec, "input")
         self.redactor = redactor
         self.keep = keep
@@ -280,13 +351,11 @@ class _RedactRequest(ConfiguredFilter):
         req = ctx.request
         assert req is not None
         seen = Redactions()
-        if _redact_request(req, self.redactor, seen):
-            req.changed()
-            if self.keep:
-                ctx.state[self.key] = seen
+        if redact_request(req, self.redactor, seen) and self.keep:
+            ctx.state[self.key] = seen
 
 
-class _Restore(_AnswerText):
+class RestoreAnswer(AnswerText):
     """Input role, ``restore: true``: the request's values back into the answer."""
 
     def split(self, seen: Redactions, text: str, json: bool, final: bool) -> tuple[str, str]:
@@ -298,30 +367,51 @@ class _Restore(_AnswerText):
         return text[:cut], text[cut:]
 
 
-class _RedactAnswer(_AnswerText):
-    """Output role: redacts answers (a fresh set of placeholders per request)."""
+class RedactAnswer(AnswerText):
+    """Redacts answers with a fresh set of placeholders per request, numbered after those
+    of the request's own redaction (``seed_key``) so that restoring the request's values
+    never puts one back in place of a value the answer had. Streamed tool-call arguments
+    are held until the call is complete, then redacted as JSON."""
 
-    def __init__(self, spec: RegexRedactSpec, redactor: Redactor) -> None:
-        super().__init__(spec, "output", f"filter:{spec.id}:output")
+    def __init__(
+        self,
+        spec: FilterSpecBase,
+        redactor: Redactor,
+        role: FilterRole = "output",
+        seed_key: str | None = None,
+    ) -> None:
+        super().__init__(spec, role, f"filter:{spec.id}:{role}:answer")
         self.redactor = redactor
+        self.seed_key = seed_key
 
     def seen(self, ctx: RequestContext) -> Redactions:
         got = ctx.state.get(self.seen_key)
         if not isinstance(got, Redactions):
             got = ctx.state[self.seen_key] = Redactions()
+            seed = ctx.state.get(self.seed_key) if self.seed_key else None
+            if isinstance(seed, Redactions):
+                got.counts.update(seed.counts)
         return got
 
     def split(self, seen: Redactions, text: str, json: bool, final: bool) -> tuple[str, str]:
+        if json:
+            if not final:
+                return "", text
+            return walk_json_text(
+                text,
+                lambda v: self.redactor.redact(v, seen)[0],
+                lambda v: self.redactor.redact(v, seen, json=True)[0],
+            ), ""
         upto = None if final else len(text) - self.redactor.max_match
-        emit, cut = self.redactor.redact(text, seen, upto, json=json)
+        emit, cut = self.redactor.redact(text, seen, upto)
         return emit, text[cut:]
 
 
 def regex_redact(spec: RegexRedactSpec, role: FilterRole) -> Built:
     """The factory of ``type: regex_redact`` entries."""
-    redactor = Redactor(spec.options)
+    redactor = Redactor.from_options(spec.options)
     if role == "output":
-        return Built(_RedactAnswer(spec, redactor))
-    request = _RedactRequest(spec, redactor, keep=spec.options.restore)
-    unwind = _Restore(spec, "input", request.key) if spec.options.restore else None
+        return Built(RedactAnswer(spec, redactor))
+    request = RedactRequest(spec, redactor, keep=spec.options.restore)
+    unwind = RestoreAnswer(spec, "input", request.key) if spec.options.restore else None
     return Built(request, unwind)

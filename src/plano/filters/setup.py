@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from plano.config.filters import HttpFilterSpec, McpFilterSpec, RegexRedactSpec
+from plano.config.filters import (
+    HttpFilterSpec,
+    InjectionGuardSpec,
+    McpFilterSpec,
+    PiiSpec,
+    RegexRedactSpec,
+)
 from plano.config.schema import Listener, PlanoConfig
 from plano.filters.client import FilterClient
+from plano.filters.injection_guard import injection_guard
 from plano.filters.mcp import McpSession
+from plano.filters.pii import pii
 from plano.filters.redact import regex_redact
 from plano.filters.remote import HttpCall, RemoteInputFilter, RemoteOutputFilter
 from plano.pipeline.filters import Filter, FilterChain
@@ -42,6 +50,8 @@ def filter_registry(client: FilterClient) -> FilterRegistry:
             FilterType(McpFilterSpec, mcp),
             FilterType(HttpFilterSpec, http),
             FilterType(RegexRedactSpec, regex_redact),
+            FilterType(PiiSpec, pii),
+            FilterType(InjectionGuardSpec, injection_guard),
         )
     )
 

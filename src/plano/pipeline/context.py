@@ -128,6 +128,8 @@ class RequestContext:
     agent_id: str | None = None
     #: Free-form labels filters add (session id, task tag); values are the caller's.
     labels: dict[str, str] = field(default_factory=dict)
+    #: Headers filters add to the answer (``x-plano-injection``); Plano's own win a clash.
+    response_headers: dict[str, str] = field(default_factory=dict)
     deployment: Deployment | None = None
     #: The routing rule or preference route that chose the deployments (``x-plano-route``).
     route: str | None = None

@@ -2,7 +2,8 @@
 
 A bounded map with a time-to-live (Plano's ``routing.session_ttl_seconds`` and
 ``session_max_entries``): the oldest pin is evicted when full, an expired one is dropped when
-read. Pure: callers pass the clock value.
+read. Pure: callers pass the clock value. Several processes share pins through a store behind
+this map (``routing/pins.py``).
 """
 
 from __future__ import annotations
@@ -40,15 +41,18 @@ class AffinityMap:
             return None
         return pin
 
-    def put(self, session: str, model: str, deployment: str, route: str | None, now: float) -> None:
+    def put(self, session: str, model: str, deployment: str, route: str | None, now: float) -> bool:
+        """Pin (or refresh) a session; whether anything changed (a still-fresh pin to the same
+        deployment is left alone: no re-insert, and nothing to share, on the hot path)."""
         key = (session, model)
         old = self._pins.get(key)
         if old is not None and old.deployment == deployment and now - old.at < self.ttl / 2:
-            return  # still fresh: skip the re-insert on the hot path
+            return False
         self._pins[key] = Pin(deployment, route, now)
         self._pins.move_to_end(key)
         while len(self._pins) > self.max_entries:
             self._pins.popitem(last=False)
+        return True
 
     def adopt(self, old: AffinityMap, keep: Callable[[Pin], bool]) -> int:
         """Carry ``old``'s pins that ``keep`` accepts over (a config reload), oldest first,

@@ -23,6 +23,7 @@ __all__ = [
     "DeploymentHealth",
     "Ewma",
     "HealthBoard",
+    "PeerHealth",
 ]
 
 BreakerState: TypeAlias = Literal["closed", "open", "half_open"]
@@ -148,8 +149,28 @@ class Ewma:
         self.value = sample if v is None else v + self.alpha * (sample - v)
 
 
+@dataclass(frozen=True, slots=True)
+class PeerHealth:
+    """What the other processes (workers, replicas) know of a deployment, merged
+    (``routing/shared_health.py``): kept apart from this process's own state, so that it is
+    never published back as if learned here."""
+
+    #: Until when some process's Retry-After or open breaker keeps everyone away (monotonic).
+    until: float = 0.0
+    #: Sums and counts of the processes' latency averages (ms).
+    ttft_sum: float = 0.0
+    ttft_n: int = 0
+    duration_sum: float = 0.0
+    duration_n: int = 0
+    #: Processes that reported on this deployment.
+    processes: int = 0
+
+
+_NO_PEERS = PeerHealth()
+
+
 class DeploymentHealth:
-    __slots__ = ("breaker", "cool_until", "duration", "in_flight", "name", "ttft")
+    __slots__ = ("breaker", "cool_until", "duration", "in_flight", "name", "peers", "ttft")
 
     def __init__(self, name: str, settings: BreakerSettings) -> None:
         self.name = name
@@ -159,18 +180,28 @@ class DeploymentHealth:
         self.cool_until = 0.0
         self.ttft = Ewma()
         self.duration = Ewma()
+        self.peers = _NO_PEERS
 
     def ready_at(self, now: float) -> float:
-        return max(self.cool_until, self.breaker.ready_at(now))
+        return max(self.cool_until, self.peers.until, self.breaker.ready_at(now))
 
     def latency(self, stream: bool) -> float | None:
-        """The moving average that matters for this kind of request (the other one if none)."""
-        first, second = (self.ttft, self.duration) if stream else (self.duration, self.ttft)
-        return first.value if first.value is not None else second.value
+        """The moving average that matters for this kind of request (the other one if none):
+        the mean of this process's average and the other processes' ones."""
+        p = self.peers
+        if stream:
+            first = _mean(self.ttft.value, p.ttft_sum, p.ttft_n)
+            return (
+                first
+                if first is not None
+                else _mean(self.duration.value, p.duration_sum, p.duration_n)
+            )
+        first = _mean(self.duration.value, p.duration_sum, p.duration_n)
+        return first if first is not None else _mean(self.ttft.value, p.ttft_sum, p.ttft_n)
 
     def snapshot(self, now: float) -> dict[str, object]:
         rate, calls = self.breaker.error_rate(now)
-        return {
+        out: dict[str, object] = {
             "deployment": self.name,
             "breaker": self.breaker.state,
             "in_flight": self.in_flight,
@@ -180,6 +211,23 @@ class DeploymentHealth:
             "error_rate": round(rate, 3),
             "calls_in_window": calls,
         }
+        p = self.peers
+        if p.processes:
+            out["peers"] = {
+                "processes": p.processes,
+                "cooling_s": round(max(p.until - now, 0.0), 3),
+                "ttft_ms": _round(p.ttft_sum / p.ttft_n if p.ttft_n else None),
+                "duration_ms": _round(p.duration_sum / p.duration_n if p.duration_n else None),
+            }
+        return out
+
+
+def _mean(own: float | None, peer_sum: float, peer_n: int) -> float | None:
+    if not peer_n:
+        return own
+    if own is None:
+        return peer_sum / peer_n
+    return (own + peer_sum) / (peer_n + 1)
 
 
 def _round(v: float | None) -> float | None:
@@ -193,6 +241,9 @@ class HealthBoard:
         self, settings: BreakerSettings | None = None, max_client_named: int = 256
     ) -> None:
         self.settings = settings or BreakerSettings()
+        #: Called when a cool-down starts or a breaker opens (the health sync publishes at
+        #: once rather than at its next interval).
+        self.on_news: Callable[[], None] | None = None
         self._by_name: dict[str, DeploymentHealth] = {}
         self._client_named: set[str] = set()
         self._max_client_named = max_client_named
@@ -229,18 +280,32 @@ class HealthBoard:
     ) -> BreakerState | None:
         """One attempt's outcome; returns the breaker's new state when it changed."""
         h = self.get(name)
-        if retry_after is not None and retry_after > 0:
-            h.cool_until = max(h.cool_until, now + retry_after)
+        if retry_after is not None and retry_after > 0 and now + retry_after > h.cool_until:
+            h.cool_until = now + retry_after
+            self._news()
         if failed:
-            return h.breaker.on_failure(now)
+            changed = h.breaker.on_failure(now)
+            if changed == "open":
+                self._news()
+            return changed
         if ttft_ms is not None:
             h.ttft.add(ttft_ms)
         elif latency_ms is not None:
             h.duration.add(latency_ms)
         return h.breaker.on_success(now)
 
+    def _news(self) -> None:
+        if self.on_news is not None:
+            self.on_news()
+
     def snapshot(self, now: float) -> list[dict[str, object]]:
         return [h.snapshot(now) for h in self._by_name.values()]
+
+    def entries(self) -> list[DeploymentHealth]:
+        return list(self._by_name.values())
+
+    def known(self, name: str) -> bool:
+        return name in self._by_name
 
     def names(self) -> list[str]:
         return list(self._by_name)

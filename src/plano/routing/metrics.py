@@ -15,6 +15,7 @@ __all__ = [
     "DECISIONS",
     "FALLBACKS",
     "ROUTER_FAILURES",
+    "SHARED_PINS",
     "TOKENS_COUNTED",
     "RoutingCounters",
 ]
@@ -32,6 +33,9 @@ ROUTER_FAILURES: Final = "plano_routing_router_failures_total"
 TOKENS_COUNTED: Final = "plano_routing_tokens_counted_total"
 #: Requests that stayed on their session's deployment.
 AFFINITY_HITS: Final = "plano_routing_affinity_hits_total"
+#: Lookups of a session's pin in the shared store (this process did not have it), by
+#: ``result``: ``hit`` or ``miss`` (none, an error, or no answer in time).
+SHARED_PINS: Final = "plano_routing_shared_pin_lookups_total"
 
 
 class RoutingCounters:

@@ -17,6 +17,7 @@ from plano.routing.affinity import AffinityMap
 from plano.routing.capabilities import CapabilityTable
 from plano.routing.catalog import ModelCatalog
 from plano.routing.health import BreakerSettings, HealthBoard
+from plano.routing.pins import SharedPins
 from plano.routing.preference import (
     EmbeddingRouteChooser,
     LLMRouteChooser,
@@ -133,7 +134,10 @@ def router_from_config(
     *,
     windows: Callable[[str, str], int | None] | None = None,
     sample: Callable[[ChatRequest], Awaitable[float]] | None = None,
+    shared_pins: SharedPins | None = None,
 ) -> SmartRouter:
+    """The router a config describes; ``shared_pins``: where session pins are shared with
+    other processes (the process's, kept across reloads), ``None`` for this router's map."""
     pools = {
         name: Pool(
             name,
@@ -155,6 +159,7 @@ def router_from_config(
         cb.enabled, cb.consecutive_failures, cb.error_rate, cb.min_requests, cb.window, cb.cooldown
     )
     session = config.routing
+    cache = session.session_cache if session else None
     pref = config.preference_router
     return SmartRouter(
         catalog,
@@ -172,4 +177,6 @@ def router_from_config(
         prices=price_lookup(prices),
         count=count,
         sample=sample,
+        shared_pins=shared_pins,
+        tenant_header=cache.tenant_header if cache else None,
     )

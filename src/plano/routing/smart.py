@@ -15,7 +15,8 @@ A plan is built in this order::
 
 Everything but the route chooser is synchronous and pure given the clock, the random source
 and the health board, so :meth:`SmartRouter.plan` returns a :class:`Plan` directly unless a
-router model has to be asked.
+router model has to be asked, tokens counted, or (with shared pins, ``routing/pins.py``) a
+session's pin looked up in the shared store because this process does not have it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from plano.routing.capabilities import CapabilityTable, cannot_serve
 from plano.routing.catalog import ModelCatalog
 from plano.routing.failures import HEALTH_FAILURES, classify
 from plano.routing.health import HealthBoard
+from plano.routing.pins import SharedPins
 from plano.routing.preference import Route, RouteChooser
 from plano.routing.router import FallbackPolicy, Plan
 from plano.routing.rules import NamePattern, RequestFacts, Rule, TokensNeeded, first_match
@@ -91,6 +93,8 @@ class SmartRouter:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         counters: m.RoutingCounters | None = None,
+        shared_pins: SharedPins | None = None,
+        tenant_header: str | None = None,
     ) -> None:
         self.catalog = catalog
         self.tables = tables
@@ -111,6 +115,10 @@ class SmartRouter:
         self.clock = clock
         self.rng = rng or random.Random()
         self.counters = counters or m.RoutingCounters()
+        #: Pins shared with the other processes (``None``: this process's map only).
+        self.shared_pins = shared_pins
+        #: The header whose value scopes session ids per tenant (``session_cache``).
+        self.tenant_header = tenant_header.lower() if tenant_header else None
         self._turns: dict[str, int] = {}
 
     # ------------------------------------------------------------------ Router protocol
@@ -119,7 +127,33 @@ class SmartRouter:
         req = ctx.request
         assert req is not None
         facts = RequestFacts(req, ctx.headers, self._count, ctx.labels, self._sample)
+        if self.shared_pins is not None:
+            session = self.session_key(facts)
+            if session and self.affinity.get(session, facts.model, self.clock()) is None:
+                return self._fetch_pin_then_plan(ctx, facts, session, self.shared_pins)
         return self._plan(ctx, facts)
+
+    def session_key(self, facts: RequestFacts) -> str | None:
+        """The session's affinity key, scoped by the tenant header when one is configured."""
+        session = facts.session
+        if not session or self.tenant_header is None:
+            return session
+        return f"{facts.headers.get(self.tenant_header, '')}\0{session}"
+
+    async def _fetch_pin_then_plan(
+        self, ctx: RequestContext, facts: RequestFacts, session: str, shared: SharedPins
+    ) -> Plan:
+        """The session's pin from the shared store (a miss on error or time-out), into the
+        local map, then the plan as usual."""
+        found = await shared.get(session, facts.model)
+        if found is not None and (found.route is None or found.route in self._routes):
+            at = self.clock() - found.age
+            self.affinity.put(session, facts.model, found.deployment, found.route, at)
+            self.counters.inc(m.SHARED_PINS, result="hit")
+        else:
+            self.counters.inc(m.SHARED_PINS, result="miss")
+        plan = self._plan(ctx, facts)
+        return plan if isinstance(plan, Plan) else await plan
 
     def _plan(self, ctx: RequestContext, facts: RequestFacts) -> Plan | Awaitable[Plan]:
         try:
@@ -257,7 +291,7 @@ class SmartRouter:
         if pin is not None:
             deps = self._pinned_first(deps, pin)
         ctx.route = route
-        tracker = _Tracker(self, facts.session, facts.model, route)
+        tracker = _Tracker(self, self.session_key(facts), facts.model, route)
         return Plan(deps, route=route, policy=self.policy, tracker=tracker)
 
     def _expand(self, name: str, facts: RequestFacts) -> list[Deployment]:
@@ -330,7 +364,7 @@ class SmartRouter:
         ]
 
     def _pin(self, facts: RequestFacts) -> Pin | None:
-        session = facts.session
+        session = self.session_key(facts)
         if not session:
             return None
         pin = self.affinity.get(session, facts.model, self.clock())
@@ -406,4 +440,6 @@ class _Tracker:
     def succeeded(self, dep: Deployment) -> None:
         if self.session:
             r = self.router
-            r.affinity.put(self.session, self.model, dep.key, self.route, r.clock())
+            changed = r.affinity.put(self.session, self.model, dep.key, self.route, r.clock())
+            if changed and r.shared_pins is not None:
+                r.shared_pins.put(self.session, self.model, dep.key, self.route, r.affinity.ttl)

@@ -1,20 +1,41 @@
 """Read-only admin endpoints under ``/plano/v1``: usage and cost, recent requests, filters,
-the runtime's status; and ``/readyz``."""
+the runtime's status; and ``/readyz``.
+
+``GET /plano/v1/usage`` answers from the usage log (the same answer whichever worker or replica
+serves it), with these query parameters, all optional::
+
+    since, until     epoch seconds or ISO 8601 (UTC unless it says); until is exclusive
+    provider, model, principal, session     exact matches
+    status_min       e.g. 400 for errors only
+    limit            records in ``recent`` (default 20, at most 1000; ``last`` is the old name)
+    cursor           the ``next`` of the previous page
+    group_by         comma-separated: provider, model, model_requested, shape, principal,
+                     session, error, status, status_class, stream, day, hour
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from plano.accounting.ledger import Ledger
-from plano.errors import NotFound
+from plano.errors import InvalidRequest, NotFound, PlanoError
 from plano.pipeline.filters import FilterChain
+from plano.store.protocols import UsageQuery
 from plano.wire.shapes import shape_for_path
 
-__all__ = ["admin_routes", "json_response", "not_found_route", "runtime_routes"]
+__all__ = [
+    "admin_routes",
+    "json_response",
+    "not_found_route",
+    "runtime_routes",
+    "usage_query",
+]
 
 
 def json_response(obj: Any, status: int = 200) -> web.Response:
@@ -24,19 +45,81 @@ def json_response(obj: Any, status: int = 200) -> web.Response:
 _json = json_response
 
 
+def _error(request: web.Request, err: PlanoError) -> web.Response:
+    return _json(shape_for_path(request.path).error_body(err), err.status)
+
+
+def _time(params: Mapping[str, str], name: str) -> float | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidRequest(
+                f"{name} must be epoch seconds or an ISO 8601 time.", param=name
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        value = when.timestamp()
+    if not math.isfinite(value):
+        raise InvalidRequest(f"{name} must be a finite time.", param=name)
+    return value
+
+
+def _int(params: Mapping[str, str], name: str, default: int | None) -> int | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an integer.", param=name) from None
+
+
+def usage_query(params: Mapping[str, str]) -> tuple[UsageQuery, list[str]]:
+    """The usage log query and the grouping that ``/plano/v1/usage``'s parameters ask for."""
+    limit = _int(params, "limit", None)
+    if limit is None:
+        limit = _int(params, "last", 20)
+    assert limit is not None
+    q = UsageQuery(
+        since=_time(params, "since"),
+        until=_time(params, "until"),
+        provider=params.get("provider") or None,
+        model=params.get("model") or None,
+        principal=params.get("principal") or None,
+        session=params.get("session") or None,
+        status_min=_int(params, "status_min", None),
+        cursor=params.get("cursor") or None,
+        limit=min(max(limit, 1), 1000),
+    )
+    group_by = [g.strip() for g in params.get("group_by", "").split(",") if g.strip()]
+    return q, group_by
+
+
 def admin_routes(ledger: Ledger, chain: FilterChain) -> list[web.RouteDef]:
     async def usage(request: web.Request) -> web.Response:
         try:
-            last = min(max(int(request.query.get("last", "20")), 0), 1000)
-        except ValueError:
-            last = 20
-        return _json(ledger.snapshot(last))
+            q, group_by = usage_query(request.query)
+            report = await ledger.report(q, group_by)
+        except PlanoError as err:  # a bad parameter (400), the usage log down (503)
+            return _error(request, err)
+        if request.query.get("limit") == "0" or request.query.get("last") == "0":
+            report["recent"], report["next"] = [], None
+        return _json(report)
 
     async def one(request: web.Request) -> web.Response:
-        rec = ledger.find(request.match_info["request_id"])
+        try:
+            rec = await ledger.find(request.match_info["request_id"])
+        except PlanoError as err:
+            return _error(request, err)
         if rec is None:
-            return _json({"error": {"message": "No such request in the recent ledger."}}, 404)
-        return _json(rec.to_json())
+            return _error(request, NotFound("No such request in the usage log."))
+        return _json(rec)
 
     async def filters(_request: web.Request) -> web.Response:
         return _json(chain.snapshot())
@@ -49,18 +132,19 @@ def admin_routes(ledger: Ledger, chain: FilterChain) -> list[web.RouteDef]:
 
 
 def runtime_routes(
-    status: Callable[[], dict[str, Any]], readiness: Callable[[], tuple[bool, str]]
+    status: Callable[[], dict[str, Any]], readiness: Callable[[], tuple[bool, dict[str, Any]]]
 ) -> list[web.RouteDef]:
-    """``GET /plano/v1/status`` (the runtime: generation, listeners, this process) and
-    ``GET /readyz``: 200 once the runtime is loaded and serving, 503 while it starts or
-    drains (what a load balancer should ask)."""
+    """``GET /plano/v1/status`` (the runtime: generation, listeners, this process, its stores)
+    and ``GET /readyz``: 200 once the runtime is loaded and serving, 503 while it starts or
+    drains (what a load balancer should ask). A degraded store does not make a process
+    unready (requests still succeed); both say which store, why, and the writer's queue."""
 
     async def show(_request: web.Request) -> web.Response:
         return _json(status())
 
     async def ready(_request: web.Request) -> web.Response:
-        ok, state = readiness()
-        return _json({"ready": ok, "state": state}, 200 if ok else 503)
+        ok, body = readiness()
+        return _json(body, 200 if ok else 503)
 
     return [web.get("/plano/v1/status", show), web.get("/readyz", ready)]
 

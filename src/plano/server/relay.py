@@ -74,6 +74,8 @@ def answer_headers(ctx: RequestContext, model: str | None = None) -> dict[str, s
         h["x-plano-attempts"] = str(len(ctx.attempts) + (0 if ctx.error else 1))
     if ctx.route is not None:
         h["x-plano-route"] = ctx.route
+    if ctx.response_headers:
+        h = {**ctx.response_headers, **h}
     return h
 
 

@@ -23,6 +23,7 @@ from plano.errors import ConfigError
 from plano.server.listeners import ListenerSpec, plan_listeners
 from plano.server.runtime import Resources, Runtime, RuntimeHolder, build_runtime
 from plano.server.serving import ListenerServer
+from plano.server.state_setup import state_changes
 
 __all__ = [
     "ConfigWatch",
@@ -130,12 +131,14 @@ def listener_changes(old: Sequence[ListenerSpec], new: Sequence[ListenerSpec]) -
 
 
 def restart_only_changes(old: PlanoConfig, new: PlanoConfig) -> list[str]:
+    """Settings a reload leaves for the next restart: some of ``gateway``, and where state
+    lives (``state``, ``routing.session_cache``: the stores are opened once per process)."""
     out = []
     for key in _RESTART_ONLY:
         a, b = getattr(old.gateway, key), getattr(new.gateway, key)
         if a != b:
             out.append(f"gateway.{key} changed ({a} -> {b}); it takes effect on restart")
-    return out
+    return out + state_changes(old, new)
 
 
 class ConfigWatch:

@@ -32,6 +32,7 @@ from plano.server.runtime import Resources, Runtime, build_runtime
 from plano.server.supervisor import Child, ChildContext, Supervisor
 from plano.server.worker import WorkerOptions, run_worker
 from plano.state import ResponseStore
+from plano.store.setup import StateSettings
 
 __all__ = ["BindError", "ServeOptions", "build_gateway", "serve_forever"]
 
@@ -73,6 +74,7 @@ class _Owner:
     async def start(self) -> None:
         await self.resources.start()
         await self.runtime.start()
+        await self.resources.share_health(lambda: self.runtime.router)
 
     async def close(self) -> None:
         await self.runtime.close()
@@ -85,11 +87,13 @@ def build_gateway(
     response_store: ResponseStore | None = None,
     access_sink: Callable[[list[bytes]], None] | None = None,
     extra_filters: Sequence[Filter] = (),
+    state: StateSettings | None = None,
 ) -> Gateway:
     """The first model listener of a one-snapshot runtime, as a gateway whose ``app()``
     starts and closes that runtime (tests, the demo, embedders); no sockets are opened.
-    ``extra_filters`` run after the built-in ones."""
-    resources = Resources.create(counter, access_sink)
+    ``extra_filters`` run after the built-in ones. ``state``: where state lives (default:
+    this process's memory; ``server.state_setup.state_settings(config)`` for the config's)."""
+    resources = Resources.create(counter, access_sink, state)
     runtime = build_runtime(
         config,
         resources,
@@ -143,6 +147,7 @@ def _worker_options(config: PlanoConfig, opts: ServeOptions, *, watch: bool) -> 
         host=opts.host,
         port=opts.port,
         watch=watch and (opts.watch or config.gateway.watch_config),
+        workers=max(1, opts.workers),
     )
 
 

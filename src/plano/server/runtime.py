@@ -8,9 +8,11 @@ one; the serving layer reads ``holder.current`` once when a request arrives, so 
 retired snapshot is closed once its last request has finished.
 
 What outlives snapshots is in :class:`Resources` (the token counter, the price book, the
-ledger, readiness). A new snapshot takes over the old one's routing state for deployments
-that still exist (``routing/carryover.py``), its response store when ``state_storage`` did
-not change, and its upstream connections per origin (:meth:`Runtime.take_over`).
+ledger, the state stores with the usage log's writer, the shared session pins and the
+routing-health sync, readiness). A new snapshot takes over the old one's routing state for
+deployments that still exist (``routing/carryover.py``), its response store when
+``state_storage`` did not change, and its upstream connections per origin
+(:meth:`Runtime.take_over`).
 
 No sockets here: building a snapshot opens nothing.
 """
@@ -38,8 +40,10 @@ from plano.pipeline.filters import Filter, FilterChain
 from plano.providers.transport import Timeouts, UpstreamPool
 from plano.routing.carryover import CarriedOver, carry_over
 from plano.routing.catalog import ModelCatalog
+from plano.routing.pins import SharedPins
 from plano.routing.preference import EmbeddingRouteChooser, LLMRouteChooser
 from plano.routing.setup import context_window_lookup, router_from_config
+from plano.routing.shared_health import HealthSync
 from plano.routing.smart import SmartRouter
 from plano.server.admin import admin_routes, runtime_routes
 from plano.server.chains import ChainParts, build_chain
@@ -55,8 +59,10 @@ from plano.server.listeners import (
 )
 from plano.server.router_client import GatewayModelCaller
 from plano.server.routing_api import status_routes
+from plano.server.state_setup import ephemeral_settings
 from plano.state import ResponseStore
 from plano.state.setup import store_from_config
+from plano.store.setup import StateSettings, StateStores
 
 __all__ = [
     "Handler",
@@ -77,34 +83,66 @@ State = Literal["starting", "ready", "draining"]
 
 @dataclass(eq=False)
 class Resources:
-    """What one process keeps across runtime snapshots."""
+    """What one process keeps across runtime snapshots. The state stores are opened once
+    (``state:`` changes need a restart); a snapshot's response store comes from them unless
+    ``state_storage`` names its own."""
 
     counter: TokenCounter
     prices: PriceBook
     ledger: Ledger
+    stores: StateStores
+    #: Session pins shared with the other processes (``None``: each router's map only).
+    pins: SharedPins | None = None
     #: The session remote filters post through (it counts its users across snapshots).
     filter_client: FilterClient = field(default_factory=FilterClient)
     #: When the process started serving.
     started: float = field(default_factory=time.time)
     #: ``/readyz``: ready once a snapshot is loaded and serving; draining on stop.
     state: State = "starting"
+    #: Routing health shared with the other processes (started by :meth:`share_health`).
+    sync: HealthSync | None = None
 
     @classmethod
     def create(
         cls,
         counter: TokenCounter | None = None,
         access_sink: Callable[[list[bytes]], None] | None = None,
+        settings: StateSettings | None = None,
     ) -> Resources:
-        return cls(counter or TokenCounter(), PriceBook(), Ledger(sink=access_sink))
+        """``settings``: where state lives (``server/state_setup.py``); by default, all of
+        it in this process's memory."""
+        stores = StateStores(settings or ephemeral_settings())
+        ledger = Ledger(stores.usage, stores.writer, sink=access_sink)
+        pins = None
+        if stores.pins is not None:
+            pins = SharedPins(stores.pins, health=stores.health.get("pins"))
+        return cls(counter or TokenCounter(), PriceBook(), ledger, stores, pins)
 
-    def readiness(self) -> tuple[bool, str]:
-        return self.state == "ready", self.state
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        ok = self.state == "ready"
+        return ok, {"ready": ok, "state": self.state, **self.stores.status()}
 
     async def start(self) -> None:
+        await self.stores.start()
         await self.ledger.start()
 
-    async def close(self) -> None:
+    async def share_health(self, router: Callable[[], SmartRouter]) -> None:
+        """Start sharing routing health (``router``: the current snapshot's router), when the
+        hot store is shared with other processes."""
+        interval = self.stores.settings.health_sync
+        topics = self.stores.health_topics
+        if self.sync is None and topics is not None and interval is not None:
+            self.sync = HealthSync(topics, router, interval, health=self.stores.health["hot"])
+            await self.sync.start()
+
+    async def close(self, within: float = 10.0) -> None:
+        """Stop the sync, write the ledger's queue (``within`` seconds), close the stores."""
+        if self.sync is not None:
+            await self.sync.close()
         await self.ledger.close()
+        if self.pins is not None:
+            await self.pins.close()
+        await self.stores.close(within)
         await self.filter_client.close()
 
 
@@ -215,6 +253,7 @@ class Runtime:
             "uptime_s": round(time.time() - res.started, 1),
             "loaded_at": self.loaded_at,
             "in_flight": self.in_flight.n,
+            **res.stores.status(),
             "listeners": [
                 {
                     "name": v.spec.name,
@@ -266,17 +305,22 @@ def _router(config: PlanoConfig, catalog: ModelCatalog, resources: Resources) ->
         counter.count_request_async,
         windows=context_window_lookup(),
         sample=counter.sample_request_async,
+        shared_pins=resources.pins,
     )
 
 
 def _store(
-    config: PlanoConfig, previous: Runtime | None, given: ResponseStore | None
+    config: PlanoConfig,
+    previous: Runtime | None,
+    given: ResponseStore | None,
+    resources: Resources,
 ) -> ResponseStore:
     if given is not None:
         return given
     if previous is not None and previous.config.state_storage == config.state_storage:
         return previous.store  # conversations survive the reload
-    return store_from_config(config.state_storage)
+    stores = resources.stores
+    return store_from_config(config.state_storage, stores.db, shared=stores.settings.workers > 1)
 
 
 class _Chains:
@@ -313,7 +357,7 @@ def build_runtime(
         Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout),
         scrubber=SecretScrubber.from_catalog(catalog),  # provider errors echo keys
     )
-    store = _store(config, previous, store)
+    store = _store(config, previous, store, resources)
     router = _router(config, catalog, resources)
     carried = carry_over(previous.router, router) if previous is not None else None
     chains = _Chains(

@@ -25,6 +25,7 @@ from plano.server.listeners import ListenerSpec
 from plano.server.reload import ConfigWatch, Reloader
 from plano.server.runtime import Resources, Runtime, RuntimeHolder, build_runtime
 from plano.server.serving import ListenerServer
+from plano.server.state_setup import state_settings
 
 __all__ = ["GC_THRESHOLD", "WorkerOptions", "run_worker", "serve"]
 
@@ -49,6 +50,8 @@ class WorkerOptions:
     watch: bool = False
     #: The first snapshot's generation (a restarted worker continues its parent's count).
     generation: int = 1
+    #: Worker processes of the gateway (this one included): where state lives depends on it.
+    workers: int = 1
 
 
 async def serve(
@@ -66,13 +69,14 @@ async def serve(
     counter = TokenCounter(opts.cache_dir / "tiktoken")
     # The access log goes to stderr as JSON lines, one write per batch (when it is enabled).
     sink = stderr_sink if logging.getLogger("plano.access").isEnabledFor(logging.INFO) else None
-    resources = Resources.create(counter, sink)
+    resources = Resources.create(counter, sink, state_settings(config, opts.workers))
     holder = RuntimeHolder(build_runtime(config, resources, specs, generation=opts.generation))
     servers = [
         ListenerServer(holder, i, sock, opts.drain_timeout) for i, sock in enumerate(sockets)
     ]
     await resources.start()
     await holder.current.start()
+    await resources.share_health(lambda: holder.current.router)
     for server in servers:
         await server.start()
     _tune_gc()
@@ -92,6 +96,8 @@ async def serve(
         on_ready(holder.current)
 
     await stop.wait()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + opts.drain_timeout
     resources.state = "draining"
     log.info("draining %d in-flight request(s)", holder.current.in_flight.n)
     if watching is not None:
@@ -100,7 +106,8 @@ async def serve(
     if reloader is not None:
         await reloader.close()
     await holder.current.close()
-    await resources.close()
+    # The usage records still queued get what is left of the drain time (at least a second).
+    await resources.close(within=max(1.0, deadline - loop.time()))
     log.info("stopped")
 
 

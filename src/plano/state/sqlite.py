@@ -6,7 +6,8 @@ shares its one connection and thread, never the event loop. Records are also kep
 in-memory LRU (bounded by records and bytes) that is updated before the disk write starts, so a
 client that chains its next request right after an answer finds it without a disk read; a record
 too large for that cache is read back from disk, after its write (one thread runs both, in
-order).
+order). When several worker processes share the file, the cache is off (``cache=False``): a
+record another worker deleted must not be served from this one's memory.
 """
 
 from __future__ import annotations
@@ -36,12 +37,17 @@ class SQLiteResponseStore:
         clock: Callable[[], float] = time.time,
         *,
         cache_bytes: int = 64 * 1024 * 1024,
+        db: SQLiteDatabase | None = None,
+        cache: bool = True,
     ) -> None:
+        """``db``: the database on ``path`` to use (this store closes it once); ``cache``:
+        keep records in memory too (only when no other process deletes from the file)."""
         self.path = path
         self.ttl = ttl
         self._clock = clock
         self._cache = MemoryResponseStore(cache_entries, ttl, clock, max_bytes=cache_bytes)
-        self._db: SQLiteDatabase | None = SQLiteDatabase.shared(path)
+        self._caching = cache
+        self._db: SQLiteDatabase | None = db if db is not None else SQLiteDatabase.shared(path)
         self._writes = 0
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -50,7 +56,7 @@ class SQLiteResponseStore:
         return await self._db.run(fn)
 
     async def get(self, response_id: str) -> StoredResponse | None:
-        hit = self._cache.peek(response_id)
+        hit = self._cache.peek(response_id) if self._caching else None
         if hit is not None:
             return hit
         now = self._clock()
@@ -65,12 +71,14 @@ class SQLiteResponseStore:
         if data is None:
             return None
         record = StoredResponse.loads(data)
-        self._cache.store(record, len(data))
+        if self._caching:
+            self._cache.store(record, len(data))
         return record
 
     async def put(self, record: StoredResponse) -> None:
         data = record.dumps()
-        self._cache.store(record, len(data))  # visible at once, before the disk write
+        if self._caching:
+            self._cache.store(record, len(data))  # visible at once, before the disk write
         expires = self._clock() + self.ttl
         self._writes += 1
         purge = self._writes % _PURGE_EVERY == 0

@@ -123,6 +123,12 @@ class SQLiteDatabase:
         cls._shared[key] = db
         return db
 
+    def retain(self) -> SQLiteDatabase:
+        """Share this database with one more holder; each holder calls :meth:`close` once,
+        and the last close closes it."""
+        self._users += 1
+        return self
+
     def describe(self) -> str:
         return f"sqlite:{self.path}"
 

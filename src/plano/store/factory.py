@@ -69,12 +69,19 @@ def open_key_value(url: str | None, *, prefix: str) -> KeyValue:
     return RedisKeyValue(url, prefix=prefix)
 
 
-def open_topics(url: str | None, *, prefix: str, visibility: float = 30.0) -> Topics:
+def open_topics(
+    url: str | None, *, prefix: str, visibility: float = 30.0, max_messages: int | None = None
+) -> Topics:
     """``visibility``: seconds a delivered, unacknowledged message waits before it is
-    delivered again."""
+    delivered again; ``max_messages``: about how many messages each topic keeps (the
+    backend's default when ``None``)."""
     backend = backend_of(url)
     if backend == "memory" or url is None:
-        return MemoryTopics(visibility=visibility)
+        if max_messages is None:
+            return MemoryTopics(visibility=visibility)
+        return MemoryTopics(visibility=visibility, max_messages=max_messages)
+    keep = max_messages if max_messages is not None else 100_000
     if backend == "sqlite":
-        return SQLiteTopics(sqlite_path(url), prefix=prefix, visibility=visibility)
-    return RedisTopics(url, prefix=prefix, visibility=visibility)
+        path = sqlite_path(url)
+        return SQLiteTopics(path, prefix=prefix, visibility=visibility, max_messages=keep)
+    return RedisTopics(url, prefix=prefix, visibility=visibility, max_messages=keep)

@@ -3,8 +3,9 @@
 Every protocol has an embedded backend (memory for one process; SQLite, one WAL file under
 ``.plano/``, shared by the workers of one host) and a server backend (Redis for hot state,
 PostgreSQL for durable records). Callers depend on these protocols only; which backend serves
-them is decided once, from the config (``plano.store.setup``). A contract test suite runs every
-backend through the same cases.
+them is decided once, from the config (``plano.server.state_setup`` turns it into the plain
+settings :mod:`plano.store.setup` opens). A contract test suite runs every backend through the
+same cases.
 
 Kinds::
 

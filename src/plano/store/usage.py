@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -100,6 +101,11 @@ class SQLiteUsageLog:
         self.db = db
         self.max_groups = max_groups
         self._closed = False
+
+    @classmethod
+    def in_memory(cls) -> SQLiteUsageLog:
+        """A usage log in this process's memory (tests, embedders): nothing is shared or kept."""
+        return cls(SQLiteDatabase(Path(":memory:")))
 
     async def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         if not records:

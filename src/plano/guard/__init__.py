@@ -1,0 +1,1 @@
+"""Guards that run inside the gateway: detectors over request and answer text."""
