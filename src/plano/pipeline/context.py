@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from plano.errors import PlanoError
     from plano.providers.deployment import Deployment
 
-__all__ = ["ANONYMOUS", "Attempt", "HopKind", "OutputText", "Principal", "RequestContext"]
+__all__ = [
+    "ANONYMOUS",
+    "Attempt",
+    "Decision",
+    "HopKind",
+    "OutputText",
+    "Principal",
+    "RequestContext",
+]
 
 #: What a hop is: the client's call to Plano, or a call Plano (or an agent through it) makes.
 HopKind: TypeAlias = Literal["client", "agent", "llm", "tool", "filter"]
@@ -43,6 +51,21 @@ class Principal:
 
 #: A caller nothing has authenticated (the gateway without keys configured).
 ANONYMOUS = Principal("anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One decision a filter or policy made about a request, for the audit trail. Never
+    holds secrets or the values it acted on (a PII kind, not the email)."""
+
+    #: Who decided: ``auth``, ``policy:<file or rule set>``, ``budget``, ``rate_limit``, ``pii``...
+    source: str
+    #: ``allow``, ``deny``, ``redact``, ``route``, ``cap``, ``strip``, ``flag``, ``limit``...
+    action: str
+    #: The rule or limit that decided it, when there is one.
+    rule: str | None = None
+    #: A short reason the operator can read (what the client was told, for a deny).
+    reason: str | None = None
 
 #: Characters of an answer kept for counting its tokens when the provider reports none.
 OUTPUT_SAMPLE_CHARS = 64 * 1024
@@ -130,6 +153,9 @@ class RequestContext:
     labels: dict[str, str] = field(default_factory=dict)
     #: Headers filters add to the answer (``x-plano-injection``); Plano's own win a clash.
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: Policy decisions made on this request (auth, policies, budgets, limits, guards), in
+    #: order; the audit trail stores them.
+    decisions: list[Decision] = field(default_factory=list)
     deployment: Deployment | None = None
     #: The routing rule or preference route that chose the deployments (``x-plano-route``).
     route: str | None = None
