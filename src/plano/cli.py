@@ -140,7 +140,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"({opts.workers} worker(s)); Ctrl-C to stop{watching}"
     )
     policy = HostPolicy.build(model.host, g.allowed_hosts, g.allowed_origins, g.admin_key)
-    for line in describe_exposure(policy, model.host):
+    for line in describe_exposure(policy, model.host, _auth_line(config)):
         err_console.print(f"  [dim]•[/] {escape(line)}", soft_wrap=True)
     for spec in specs:
         if spec is not model:
@@ -158,6 +158,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         where = f"{exc.spec.host}:{exc.spec.port}"
         err_console.print(f"[red]error[/]: cannot listen on {where} ({exc.spec.source}): {why}")
         return 1
+
+
+def _auth_line(config: Any) -> str | None:
+    """How the model API authenticates, for the banner (``None``: it does not)."""
+    auth = config.auth
+    if auth is None or not auth.enabled:
+        return None
+    return (
+        f"virtual keys required ({len(auth.keys)} static key(s) in auth.keys; "
+        "`plano keys create` makes more)"
+    )
 
 
 def _detach(path: Path, args: argparse.Namespace, host: str, port: int) -> int:
@@ -393,6 +404,29 @@ def _print_db_report(report: dict[str, Any]) -> None:
             out_console.print(f"  [yellow]warning[/] version(s) {versions} {what}")
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    """``plano policy test``: the policies' Rego tests and case tables."""
+    from plano.policy.testing import load_policies_of, render, run_tests
+
+    try:
+        path = _find_config(args.config)
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/]: {exc.message}")
+        return 1
+    loaded, errors = load_policies_of(path)
+    if errors:
+        for issue in errors:
+            err_console.print(f"[red]error[/] {escape(str(issue))}", soft_wrap=True)
+        return 1
+    if not loaded:
+        out_console.print(f"[yellow]{escape(str(path))} declares no policies[/]")
+        return 0
+    results = run_tests(loaded)
+    for line in render(results):
+        out_console.print(line, soft_wrap=True)
+    return 1 if any(not r.passed for r in results) else 0
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
@@ -466,6 +500,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         a.add_argument("--json", action="store_true", help="machine-readable output")
         a.set_defaults(func=cmd_db)
+
+    pol = sub.add_parser("policy", help="Rego policies: run their tests")
+    pol_sub = pol.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    pt = pol_sub.add_parser(
+        "test", help="run the policies' Rego tests (test_*) and their tables of sample inputs"
+    )
+    pt.add_argument("config", nargs="?", help="config file (default: ./config.yaml)")
+    pt.set_defaults(func=cmd_policy)
+
+    from plano.admin_cli import add_admin_commands
+
+    add_admin_commands(sub)
 
     from plano.sim.cli import add_arguments
 

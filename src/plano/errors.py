@@ -25,6 +25,7 @@ nothing else formats errors.
     │   ├── UpstreamTimeout         504
     │   └── UpstreamProtocolError   502 garbage body, broken stream
     ├── DeploymentRefused           403 a filter refused one deployment; retryable (fallback)
+    │   └── BudgetExceeded          429 a budget cannot cover it (insufficient_quota)
     ├── ClientClosed                499 the client left before the answer was whole
     ├── Overloaded                  503 in-flight cap reached
     ├── DeploymentsUnavailable      503 every deployment cooling down or its breaker open
@@ -37,6 +38,7 @@ from typing import ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "BudgetExceeded",
     "ClientClosed",
     "ClientError",
     "ConfigError",
@@ -205,6 +207,16 @@ class DeploymentRefused(PlanoError):
     retryable = True
     metric_label = "deployment_refused"
     error_type = "permission_error"
+
+
+class BudgetExceeded(DeploymentRefused):
+    """A budget cannot cover the worst-case cost of a call to this deployment. Fallback goes on
+    (a cheaper deployment may fit); when none does, the client gets 429 (docs/budgets.md says
+    why not 402), typed like OpenAI's own quota error."""
+
+    status = 429
+    metric_label = "budget_exceeded"
+    error_type = "insufficient_quota"
 
 
 class ClientClosed(PlanoError):

@@ -28,16 +28,6 @@ def _unsupported(data: dict[str, Any]) -> list[str]:
         ("prompt_targets", [{"name": "t", "description": "d"}]),
         ("model_metrics_sources", [{"type": "cost", "provider": "digitalocean"}]),
         ("prompt_caching", {"enabled": True}),
-        (
-            "ratelimits",
-            [
-                {
-                    "model": "m",
-                    "selector": {"key": "k", "value": "v"},
-                    "limit": {"tokens": 1, "unit": "minute"},
-                }
-            ],
-        ),
         ("tracing", {"random_sampling": 10}),
         ("system_prompt", "be nice"),
         ("mode", "llm"),
@@ -150,7 +140,6 @@ def test_table_lists_every_unsupported_plano_section() -> None:
         "model_metrics_sources",
         "routing",
         "prompt_caching",
-        "ratelimits",
         "tracing",
         "overrides",
     ):

@@ -301,3 +301,27 @@ async def test_a_request_filter_is_assumed_to_rewrite_unless_it_says_otherwise()
     ctx = ctx_with_raw()
     await FilterChain([ReadOnly()]).on_request(ctx)
     assert ctx.request is not None and ctx.request.raw_body is not None  # the fast path stays
+
+
+async def test_head_filters_run_before_the_body_and_may_refuse() -> None:
+    class Head(Filter):
+        name: ClassVar[str] = "head"
+        fail_closed: ClassVar[bool] = True
+
+        def __init__(self) -> None:
+            self.seen: list[object] = []
+
+        async def on_headers(self, ctx: RequestContext) -> None:
+            self.seen.append(ctx.request)  # nothing parsed yet
+            if ctx.headers.get("x-key") != "ok":
+                raise PermissionDenied("no key")
+
+    head = Head()
+    chain = FilterChain([OnlyRequest(), head])
+    assert chain.has("on_headers") and not FilterChain([OnlyRequest()]).has("on_headers")
+    await chain.on_headers(RequestContext("r", "openai_chat", {"x-key": "ok"}))
+    with pytest.raises(PermissionDenied):
+        await chain.on_headers(_ctx())
+    assert head.seen == [None, None]
+    broken = FilterChain([BrokenClosed()])
+    await broken.on_headers(_ctx())  # a hook it does not override is never called

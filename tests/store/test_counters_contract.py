@@ -160,6 +160,20 @@ async def test_window_amount_above_the_limit_never_fits(counters: Counters) -> N
     assert d.count == 0 and d.remaining == 10
 
 
+async def test_windows_decides_each_in_order_in_one_call(counters: Counters) -> None:
+    assert await counters.windows([]) == []
+    first = await counters.windows([("req", 1, 2, 60), ("tok", 50, 100, 60), ("req", 1, 2, 60)])
+    assert [d.allowed for d in first] == [True, True, True]
+    assert [d.remaining for d in first] == pytest.approx([1, 50, 0], abs=0.01)
+    # Each on its own: "tok" is refused, the others still count.
+    second = await counters.windows([("tok", 60, 100, 60), ("other", 1, 1, 60)])
+    assert [d.allowed for d in second] == [False, True]
+    assert second[0].retry_after > 0 and second[0].count == pytest.approx(50, abs=0.01)
+    single = await counters.window("req", 1, 2, 60)
+    assert not single.allowed  # the same windows as window() uses
+    assert (await counters.windows([("huge", 1e9, 1e18, 60)]))[0].allowed
+
+
 async def test_prefixes_keep_stores_apart(stores: Backends) -> None:
     if stores.backend == "memory":
         pytest.skip("memory stores are separate per instance")

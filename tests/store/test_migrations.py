@@ -302,16 +302,17 @@ def test_plano_db_status_then_migrate_on_sqlite(
     code, out = _db(capsys, "status", "--database", str(path))
     (report,) = out["databases"]  # type: ignore[misc]
     assert code == 0 and report["exists"] is False and report["current_version"] == 0
-    assert [p["version"] for p in report["pending"]] == [1]
+    shipped = [m.version for m in load_migrations()]
+    assert [p["version"] for p in report["pending"]] == shipped
     assert not path.exists()  # looking creates nothing
 
     code, out = _db(capsys, "migrate", "--database", str(path))
     (report,) = out["databases"]  # type: ignore[misc]
-    assert code == 0 and report["applied_now"] == [1] and report["pending"] == []
+    assert code == 0 and report["applied_now"] == shipped and report["pending"] == []
     code, out = _db(capsys, "migrate", "--database", str(path))
     assert out["databases"][0]["applied_now"] == []  # type: ignore[index]
     code, out = _db(capsys, "status", "--database", str(path))
-    assert out["databases"][0]["current_version"] == 1  # type: ignore[index]
+    assert out["databases"][0]["current_version"] == shipped[-1]  # type: ignore[index]
 
 
 def test_plano_db_reads_the_databases_from_the_config(
@@ -334,7 +335,7 @@ def test_plano_db_reads_the_databases_from_the_config(
     ]
     main(["db", "status", str(path)])
     text = capsys.readouterr().out
-    assert "durable.db: version 1, up to date" in text
+    assert f"durable.db: version {len(load_migrations())}, up to date" in text
 
 
 async def test_plano_db_on_postgres_and_a_down_server(
@@ -343,7 +344,8 @@ async def test_plano_db_on_postgres_and_a_down_server(
     loop = asyncio.get_running_loop()
     code = await loop.run_in_executor(None, main, ["db", "migrate", "--database", pg_url, "--json"])
     report = json.loads(capsys.readouterr().out)["databases"][0]
-    assert code == 0 and report["dialect"] == "postgres" and report["applied_now"] == [1]
+    shipped = [m.version for m in load_migrations()]
+    assert code == 0 and report["dialect"] == "postgres" and report["applied_now"] == shipped
     assert "search_path" not in report["database"]  # the query is not shown
 
     down = "postgresql://postgres:secret@127.0.0.1:1/test"

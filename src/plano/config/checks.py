@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from plano.config.auth_checks import check_auth
 from plano.config.issues import ConfigIssue, did_you_mean, format_path
+from plano.config.limit_checks import check_limits
 from plano.config.names import ModelNames, config_names
 from plano.config.routing_checks import check_routing
 from plano.config.schema import Listener, ModelProvider, PlanoConfig
@@ -55,6 +57,8 @@ def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
     issues += _check_listeners(config)
     issues += _check_filter_ids(config)
     issues += check_routing(config, names)
+    issues += check_auth(config, names)
+    issues += check_limits(config, names)
     return issues
 
 

@@ -20,6 +20,7 @@ from yaml.reader import ReaderError
 from plano.config.checks import check_semantics
 from plano.config.env import expand_env
 from plano.config.issues import ConfigIssue, issues_from_validation
+from plano.config.policy_checks import load_policies
 from plano.config.schema import PlanoConfig
 from plano.config.unsupported import find_unsupported
 from plano.errors import ConfigError
@@ -235,13 +236,15 @@ def _read(path: Path) -> bytes:
 
 
 def check_config(
-    data: object, env: Mapping[str, str]
+    data: object, env: Mapping[str, str], base: Path | None = None
 ) -> tuple[PlanoConfig | None, list[ConfigIssue]]:
     """Validate parsed config data; never raises.
 
     Expands ``$VAR``/``${VAR}`` from ``env``, validates the structure, then runs the
-    cross-field checks and lists keys that are accepted but not supported yet. Returns the
-    config (``None`` if any issue is an error) and every issue, errors first.
+    cross-field checks, reads and compiles the policies (files relative to ``base``, the
+    config file's folder; the working folder by default) and lists keys that are accepted
+    but not supported yet. Returns the config (``None`` if any issue is an error) and every
+    issue, errors first.
     """
     expanded, issues = expand_env(data, env)
     try:
@@ -250,6 +253,9 @@ def check_config(
         issues += issues_from_validation(exc, PlanoConfig)
         return None, _ordered(issues)
     issues += check_semantics(config)
+    loaded, policy_issues = load_policies(config, base or Path.cwd())
+    config.attach_policies(loaded)
+    issues += policy_issues
     issues += find_unsupported(expanded)
     issues = _ordered(issues)
     if any(issue.severity == "error" for issue in issues):
@@ -276,7 +282,7 @@ def check_config_file(
     data, issues = parse_yaml(text)
     if any(issue.severity == "error" for issue in issues):
         return None, issues
-    config, more = check_config(data, env)
+    config, more = check_config(data, env, path.parent)
     return config, _ordered([*issues, *more])
 
 

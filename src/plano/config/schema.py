@@ -26,7 +26,10 @@ from pydantic import (
     model_validator,
 )
 
+from plano.config.auth import AuthSettings
 from plano.config.filters import FilterSpec
+from plano.config.limits import Budget, RateLimitRule
+from plano.config.policies import LoadedPolicy, PolicyEntry, ToolRule
 from plano.config.routing import (
     Fallback,
     ModelCapability,
@@ -397,7 +400,19 @@ class PlanoConfig(ConfigModel):
     )
     overrides: Overrides | None = Field(default=None, description="Plano tuning knobs.")
     ratelimits: list[RateLimit] = Field(
-        default_factory=list, description="Token rate limits per header value."
+        default_factory=list,
+        description="Plano's input-token rate limits per value of the header the client names "
+        "in x-arch-ratelimit-selector (enforced across workers and replicas).",
+    )
+    budgets: list[Budget] = Field(
+        default_factory=list,
+        description="Spend limits in dollars and tokens per key, user, team, tenant, session, "
+        "agent or globally, per day, month or in total (Plano-for-Python's key).",
+    )
+    rate_limits: list[RateLimitRule] = Field(
+        default_factory=list,
+        description="Requests and tokens per second/minute/hour/day per key, user, team, "
+        "tenant, session, model or globally (Plano-for-Python's key).",
     )
     state_storage: StateStorage | None = Field(
         default=None, description="Conversation state for /v1/responses."
@@ -414,6 +429,11 @@ class PlanoConfig(ConfigModel):
     gateway: GatewaySettings = Field(
         default_factory=GatewaySettings, description="Plano-for-Python's own settings."
     )
+    auth: AuthSettings | None = Field(
+        default=None,
+        description="Virtual keys clients must send (Plano-for-Python's section); without it "
+        "the model API is open.",
+    )
     model_pools: dict[str, ModelPool] = Field(
         default_factory=dict, description="Names that stand for a pool of deployments."
     )
@@ -429,6 +449,16 @@ class PlanoConfig(ConfigModel):
     preference_router: PreferenceRouter = Field(
         default_factory=PreferenceRouter, description="How routing_preferences pick a route."
     )
+    policies: list[PolicyEntry] = Field(
+        default_factory=list,
+        description="Rego policies run on every model request and answer: files, globs or "
+        "inline modules (Plano-for-Python's key; docs/policies.md).",
+    )
+    tool_rules: list[ToolRule] = Field(
+        default_factory=list,
+        description="Allow/deny lists of tools per key, user, team, tenant, agent or listener, "
+        "on offered tools and on tool calls (docs/policies.md).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -439,6 +469,8 @@ class PlanoConfig(ConfigModel):
         return data
 
     _used_llm_providers: bool = PrivateAttr(default=False)
+    #: The policies' text as validated (``plano.config.policy_checks``), read once per load.
+    _loaded_policies: tuple[LoadedPolicy, ...] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _normalise(self) -> PlanoConfig:
@@ -465,6 +497,14 @@ class PlanoConfig(ConfigModel):
     def used_llm_providers(self) -> bool:
         """Whether the file used the deprecated ``llm_providers`` key."""
         return self._used_llm_providers
+
+    @property
+    def loaded_policies(self) -> tuple[LoadedPolicy, ...] | None:
+        """The policies read and compiled when the config was checked (``None``: not yet)."""
+        return self._loaded_policies
+
+    def attach_policies(self, loaded: tuple[LoadedPolicy, ...]) -> None:
+        self._loaded_policies = loaded
 
     @property
     def model_listener(self) -> Listener:

@@ -221,17 +221,22 @@ class Overrides(OpenConfigModel):
 
 
 class RateLimitSelector(ConfigModel):
-    key: str = Field(description="Header name the limit is keyed on.")
-    value: str = Field(description="Header value the limit applies to (`*` for each value).")
+    key: str = Field(
+        description="Header name the limit is keyed on; it applies only to requests whose "
+        "x-arch-ratelimit-selector header names it."
+    )
+    value: str = Field(
+        description="Header value the limit applies to; `*`: every value, each its own bucket."
+    )
 
 
 class RateLimitValue(ConfigModel):
-    tokens: int = Field(ge=0, description="Tokens allowed per unit.")
+    tokens: int = Field(ge=0, description="Input tokens allowed per unit.")
     unit: Literal["second", "minute", "hour", "day"] = Field(description="Window length.")
 
 
 class RateLimit(ConfigModel):
-    model: str = Field(description="Model the limit applies to.")
+    model: str = Field(description="Model the limit applies to: 'provider/model' or its id.")
     selector: RateLimitSelector = Field(description="Which requests share the limit.")
     limit: RateLimitValue = Field(description="How many tokens per window.")
 

@@ -40,7 +40,6 @@ UNSUPPORTED: Mapping[str, bool] = MappingProxyType(
         "routing.route_on_user_only": False,
         "routing.session_cache": False,
         "prompt_caching": True,
-        "ratelimits": True,
         "tracing": True,
         "overrides": True,
         "overrides.upstream_connect_timeout": False,

@@ -27,6 +27,7 @@ __all__ = [
     "Attempt",
     "Decision",
     "HopKind",
+    "KeyInfo",
     "OutputText",
     "Principal",
     "RequestContext",
@@ -34,6 +35,27 @@ __all__ = [
 
 #: What a hop is: the client's call to Plano, or a call Plano (or an agent through it) makes.
 HopKind: TypeAlias = Literal["client", "agent", "llm", "tool", "filter"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """The virtual key a request authenticated with (``Principal.key``): what it may use and
+    which limits apply to it. Budgets and rate limits read ``budgets`` / ``rate_limits``
+    (names of limits their own config defines); the auth filter enforces ``models`` and
+    ``agents``. Never holds the key itself."""
+
+    id: str
+    #: ``config`` (a static key of ``auth.keys``) or ``store`` (made through the admin API).
+    source: Literal["config", "store"]
+    #: Glob patterns of the models, names and aliases it may use; empty: any.
+    models: tuple[str, ...] = ()
+    #: Glob patterns of the agents it may call; empty: any.
+    agents: tuple[str, ...] = ()
+    budgets: tuple[str, ...] = ()
+    rate_limits: tuple[str, ...] = ()
+    #: Epoch seconds after which the key no longer authenticates (``None``: never).
+    expires_at: float | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +69,8 @@ class Principal:
     team: str | None = None
     tenant: str | None = None
     tags: frozenset[str] = frozenset()
+    #: The virtual key behind a ``kind == "key"`` principal (its id is :attr:`id`).
+    key: KeyInfo | None = None
 
 
 #: A caller nothing has authenticated (the gateway without keys configured).
@@ -66,6 +90,7 @@ class Decision:
     rule: str | None = None
     #: A short reason the operator can read (what the client was told, for a deny).
     reason: str | None = None
+
 
 #: Characters of an answer kept for counting its tokens when the provider reports none.
 OUTPUT_SAMPLE_CHARS = 64 * 1024

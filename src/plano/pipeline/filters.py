@@ -9,6 +9,9 @@ exception is logged and counted, and the chain goes on (unless the filter sets
 
 Hooks, in request order::
 
+    on_headers(ctx)                      the request head arrived, before its body is read
+                                         (ctx.request is None): authenticate, or reject
+                                         without reading the body
     on_request(ctx)                      before routing; may rewrite ctx.request or reject
     on_attempt_start(ctx, dep)           an attempt at one deployment begins (observer)
     on_upstream_request(ctx, dep, req)   the HTTP request for that attempt: may add headers,
@@ -55,6 +58,7 @@ __all__ = ["Filter", "FilterChain"]
 
 log = logging.getLogger("plano.filters")
 _HOOKS = (
+    "on_headers",
     "on_request",
     "on_attempt_start",
     "on_upstream_request",
@@ -76,6 +80,10 @@ class Filter:
     fail_closed: ClassVar[bool] = False
     #: ``on_request`` may edit ``ctx.request`` (see the module's docstring).
     rewrites_request: ClassVar[bool] = True
+
+    async def on_headers(self, ctx: RequestContext) -> None:
+        """The request's head arrived; its body is not read yet (``ctx.request`` is None).
+        Raise a ``PlanoError`` to refuse the request before a byte of its body is read."""
 
     async def on_request(self, ctx: RequestContext) -> None:
         """Before routing."""
@@ -172,6 +180,10 @@ class FilterChain:
                 raise
             except Exception as exc:
                 self._failed(f, hook, exc)
+
+    async def on_headers(self, ctx: RequestContext) -> None:
+        if self._by_hook["on_headers"]:
+            await self._run("on_headers", lambda f: f.on_headers(ctx))
 
     async def on_request(self, ctx: RequestContext) -> None:
         if self._by_hook["on_request"]:

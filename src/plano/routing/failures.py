@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final, Literal, TypeAlias
 
 from plano.errors import (
+    DeploymentRefused,
     PlanoError,
     UpstreamConnectError,
     UpstreamProtocolError,
@@ -60,6 +61,8 @@ def classify(err: PlanoError) -> FailureKind:
         return "server_error"
     if isinstance(err, UpstreamStatusError):
         return _status_kind(err)
+    if isinstance(err, DeploymentRefused):  # a filter refused it: about the request
+        return "client"
     if err.retryable:  # Overloaded and other retryable errors of our own
         return "server_error"
     return "client"

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 from plano.errors import (
+    DeploymentRefused,
     DeploymentsUnavailable,
     PlanoError,
     UnsupportedCapability,
@@ -120,7 +121,8 @@ async def _one(
     except PlanoError as err:
         ms = (time.perf_counter_ns() - started) / 1e6
         ctx.attempts.append(Attempt(dep.key, err.status, err.metric_label, ms))
-        router.report(dep, err, ms, None)
+        if not isinstance(err, DeploymentRefused):  # a filter's refusal says nothing of it
+            router.report(dep, err, ms, None)
         raise
     except asyncio.CancelledError:
         if ctx.answered:  # the client left after the whole answer: a success, not a 499
@@ -235,7 +237,7 @@ class _Run:
     def _may_go_on(self, err: PlanoError, kind: FailureKind) -> bool:
         if self.ctx.committed:  # bytes went out: the relay reported it in-band
             return False
-        if isinstance(err, UnsupportedCapability):  # this provider family cannot; another may
+        if isinstance(err, UnsupportedCapability | DeploymentRefused):  # another one may
             return True
         return kind in self.policy.retry_on and (is_retryable(err) or kind != "client")
 

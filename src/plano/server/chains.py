@@ -1,7 +1,8 @@
 """Each listener's filter chain, built in one place (:func:`build_chain`): the built-in filters
-(accounting, then Responses API state, then any a caller adds), followed by the listener's
-configured ``input_filters`` / ``output_filters`` from the filter registry
-(:func:`plano.filters.build_chain`).
+(auth when ``auth:`` is on, accounting, then Responses API state, the policies and tool rules,
+rate limits and budgets when the config declares them, then any a caller adds),
+followed by the listener's configured ``input_filters`` / ``output_filters`` from the filter
+registry (:func:`plano.filters.build_chain`), and the audit trail's filter last.
 
 Chains belong to a runtime snapshot: started with it, closed when it retires. The resources
 the built-in filters write to (the ledger, the response store) outlive snapshots, so the
@@ -22,9 +23,21 @@ from plano.accounting.tokens import TokenCounter
 from plano.config import PlanoConfig
 from plano.filters import FilterClient
 from plano.filters import build_chain as configured_chain
+from plano.filters.audit import AuditFilter, AuditTrail
+from plano.filters.auth import AuthFilter
+from plano.filters.keys import KeyCache, ModelAccess, StaticKeys
+from plano.limits import ModelLimits, limit_filters
 from plano.pipeline.filters import Filter, FilterChain
+from plano.policy import policy_filter
+from plano.policy.input import SpendReader
+from plano.providers.deployment import Deployment
+from plano.routing.capabilities import CapabilityTable
+from plano.routing.setup import context_window_lookup
 from plano.server.listeners import ListenerSpec
+from plano.server.policy_spend import budget_spend
 from plano.state import ResponsesStateFilter, ResponseStore
+from plano.store.memory import MemoryCounters
+from plano.store.setup import StateStores
 
 __all__ = ["ChainParts", "build_chain"]
 
@@ -59,6 +72,16 @@ class ChainParts:
     client: FilterClient
     #: Filters added after the built-ins on every model listener (tests, embedders).
     extra: Sequence[Filter] = ()
+    #: What a principal has spent so far, for the policies' ``input.spend``; by default read
+    #: from the budgets' counters (``server/policy_spend.py``).
+    spend: SpendReader | None = None
+    #: The process's stored-key cache (``auth:``); ``None``: no auth filter.
+    keys: KeyCache | None = None
+    #: The process's audit trail; ``None``: decisions are not recorded.
+    audit: AuditTrail | None = None
+    #: The process's state stores: budgets and rate limits count in their hot store;
+    #: ``None``: this chain's own memory (tests building parts by hand).
+    stores: StateStores | None = None
 
 
 def build_chain(spec: ListenerSpec, parts: ChainParts) -> FilterChain:
@@ -68,7 +91,65 @@ def build_chain(spec: ListenerSpec, parts: ChainParts) -> FilterChain:
     if spec.kind != "model" or declared is None:
         return FilterChain([])
     state = _ResponsesState(parts.store)
-    builtins = [_Accounting(parts.ledger, parts.prices, parts.counter), state, *parts.extra]
+    builtins = [
+        _Accounting(parts.ledger, parts.prices, parts.counter),
+        state,
+        # Policies: after auth (ctx.principal) and before budgets, which must see the model
+        # and max_tokens a policy routed or capped.
+        *_policy(parts),
+        # Budgets and rate limits: after auth (they key on its principal) and accounting
+        # (whose on_complete prices the usage a budget settles on).
+        *_limits(parts, float(declared.timeout)),
+        *parts.extra,
+    ]
+    auth = _auth(parts)
+    if auth is not None:
+        builtins.insert(0, auth)
+    last: list[Filter] = [state.recorder()]
+    if parts.audit is not None:
+        last.append(AuditFilter(parts.audit))
     return configured_chain(
-        parts.config, declared, builtins=builtins, client=parts.client, last=[state.recorder()]
+        parts.config, declared, builtins=builtins, client=parts.client, last=last
+    )
+
+
+def _policy(parts: ChainParts) -> list[Filter]:
+    counters = parts.stores.counters if parts.stores is not None else None
+    spend = parts.spend
+    if spend is None and counters is not None:
+        spend = budget_spend(parts.config.budgets, counters)
+    policy = policy_filter(parts.config, counters=counters, spend=spend)
+    return [policy] if policy is not None else []
+
+
+def _limits(parts: ChainParts, timeout: float) -> list[Filter]:
+    config = parts.config
+    if not (config.budgets or config.rate_limits or config.ratelimits):
+        return []
+    table = CapabilityTable(config.model_capabilities, context_window_lookup())
+
+    def model_limits(dep: Deployment) -> ModelLimits:
+        caps = table.of(dep)
+        return ModelLimits(caps.context_window, caps.max_output_tokens)
+
+    stores = parts.stores
+    return limit_filters(
+        config,
+        stores.counters if stores is not None else MemoryCounters(),
+        parts.prices,
+        parts.counter,
+        model_limits,
+        timeout=timeout,
+        health=stores.health["hot"] if stores is not None else None,
+    )
+
+
+def _auth(parts: ChainParts) -> AuthFilter | None:
+    """The auth filter when the config turns auth on (first: nothing runs for a caller it
+    refuses)."""
+    auth = parts.config.auth
+    if auth is None or not auth.enabled or parts.keys is None:
+        return None
+    return AuthFilter(
+        StaticKeys(auth.keys), parts.keys, ModelAccess(parts.config), ttl=float(auth.cache_ttl)
     )

@@ -131,15 +131,20 @@ class HostPolicy:
         )
 
 
-def describe_exposure(policy: HostPolicy, host: str) -> list[str]:
-    """What a listener exposes, in words, for ``plano up``'s banner."""
+def describe_exposure(policy: HostPolicy, host: str, auth: str | None = None) -> list[str]:
+    """What a listener exposes, in words, for ``plano up``'s banner; ``auth`` says how the
+    model API authenticates clients (``None``: it does not)."""
     if policy.loopback:
         reach = f"{host} is loopback: only programs on this machine can connect"
     else:
         reach = f"{host} is reachable from other machines"
         if host in ("0.0.0.0", "::", "[::]"):
             reach += " (every network interface)"
-    model = "model API: no client keys yet; whoever can connect can call every model"
+    model = (
+        f"model API: {auth}"
+        if auth
+        else ("model API: open (no auth: section); whoever can connect can call every model")
+    )
     if policy.admin_key is not None:
         admin = "admin API (/plano/v1): admin key required"
     elif policy.loopback:

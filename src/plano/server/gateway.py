@@ -2,6 +2,7 @@
 
 ::
 
+    on_headers   filters that need only the head (auth: 401 before a byte of body is read)
     admit        in-flight cap (503), body size (413)
     parse        JSON (400) -> client shape -> canonical request (400 on wrong types)
     on_request   input filters (auth, policy, budgets... as they land)
@@ -139,11 +140,34 @@ class Gateway:
         """Every route of the model listener, the catch-all last (the model listener of a
         runtime snapshot declares these)."""
         defs = [web.post(path, self._endpoint(SHAPES[shape])) for path, shape in ROUTES]
-        defs += [web.get("/v1/models", self.models), web.get("/healthz", self.healthz)]
+        defs += [web.get("/v1/models", self._guarded(self.models))]
+        defs.append(web.get("/healthz", self.healthz))
         defs += decision_routes(self)
-        defs += self._extra_routes
+        for r in self._extra_routes:
+            open_ = r.path.startswith("/plano/") or r.path == "/readyz"  # admin key, probes
+            handler = r.handler if open_ else self._guarded(r.handler)
+            defs.append(web.RouteDef(r.method, r.path, handler, r.kwargs))
         defs.append(web.route("*", "/{tail:.*}", self.not_found))
         return defs
+
+    def _guarded(self, handler: Any) -> Any:
+        """``handler`` behind the chain's head filters (auth) when there are any: the
+        model API's other endpoints (models, token counts, stored responses) need a key as
+        the model endpoints do. Admin routes (``/plano/``) have the admin key instead."""
+        if not self.chain.has("on_headers"):
+            return handler
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            shape = shape_for_path(request.path)
+            ctx = self.context(request, shape)
+            try:
+                await self.chain.on_headers(ctx)
+            except PlanoError as err:
+                return self._error(ctx, shape, err)
+            response: web.StreamResponse = await handler(request)
+            return response
+
+        return guarded
 
     def app(self) -> web.Application:
         """A standalone application serving this gateway alone (tests, the demo); ``plano
@@ -196,6 +220,7 @@ class Gateway:
         admitted = False
         try:
             async with asyncio.timeout(self.settings.request_timeout):
+                await self.chain.on_headers(ctx)  # e.g. no key: refused before the body
                 body = await self.body.read(request)
                 # Counted once the body is in: a client that stalls mid-body holds a
                 # connection (bounded per address and by body_timeout), never a slot.
@@ -233,6 +258,7 @@ class Gateway:
 
     async def decide(self, request: web.Request, ctx: RequestContext, shape: ClientShape) -> Plan:
         """Read and parse the request, run the input filters, and plan its route."""
+        await self.chain.on_headers(ctx)
         return await self._plan(ctx, shape, await self.body.read(request))
 
     async def _plan(self, ctx: RequestContext, shape: ClientShape, raw: bytes) -> Plan:

@@ -252,6 +252,7 @@ class Reloader:
         for server in self.servers:
             server.apply(new)
         carried = new.carried
+        self._audit(new)
         log.info(
             "config reloaded: generation %d (pid %d); routing state kept for %d deployment(s), "
             "dropped for %d",
@@ -262,6 +263,18 @@ class Reloader:
         )
         self._retire(current, new)
         return new
+
+    def _audit(self, new: Runtime) -> None:
+        """The reload, in the audit trail: one event per host and generation, however many
+        of its workers applied it (they write the same id)."""
+        trail = self.resources.audit
+        digest = hashlib.sha256(new.config.model_dump_json().encode()).hexdigest()[:16]
+        trail.record_admin(
+            "config.reload",
+            target=str(self.path),
+            event_id=f"reload:{trail.host}:{new.generation}:{digest}",
+            detail={"generation": new.generation, "config_sha256": digest},
+        )
 
     def _retire(self, old: Runtime, new: Runtime) -> None:
         """Close ``old`` once its requests are done (bounded by its longest request time

@@ -36,6 +36,8 @@ from plano.accounting.tokens import TokenCounter
 from plano.config import PlanoConfig
 from plano.core.redact import SecretScrubber
 from plano.filters import FilterClient
+from plano.filters.audit import AuditTrail
+from plano.filters.keys import KeyCache, StaticKeys
 from plano.pipeline.filters import Filter, FilterChain
 from plano.providers.transport import Timeouts, UpstreamPool
 from plano.routing.carryover import CarriedOver, carry_over
@@ -49,6 +51,8 @@ from plano.server.admin import admin_routes, runtime_routes
 from plano.server.chains import ChainParts, build_chain
 from plano.server.edge import HostPolicy, guard_middleware
 from plano.server.gateway import Gateway
+from plano.server.keys_api import audit_routes, key_routes
+from plano.server.limits_api import budget_routes
 from plano.server.listeners import (
     LISTENER_KINDS,
     Listener,
@@ -101,6 +105,14 @@ class Resources:
     state: State = "starting"
     #: Routing health shared with the other processes (started by :meth:`share_health`).
     sync: HealthSync | None = None
+    #: Stored virtual keys as this process read them (kept across reloads).
+    keys: KeyCache = field(init=False)
+    #: Decisions and admin actions, to the durable store.
+    audit: AuditTrail = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = KeyCache(self.stores.keys, health=self.stores.health["durable"])
+        self.audit = AuditTrail(self.stores.audit, self.stores.audit_writer)
 
     @classmethod
     def create(
@@ -254,6 +266,7 @@ class Runtime:
             "loaded_at": self.loaded_at,
             "in_flight": self.in_flight.n,
             **res.stores.status(),
+            "auth": self._auth_status(),
             "listeners": [
                 {
                     "name": v.spec.name,
@@ -273,6 +286,15 @@ class Runtime:
                 "dropped": list(carried.dropped),
                 "sessions": carried.sessions,
             },
+        }
+
+    def _auth_status(self) -> dict[str, Any]:
+        auth = self.config.auth
+        return {
+            "enabled": auth is not None and auth.enabled,
+            "static_keys": len(auth.keys) if auth is not None else 0,
+            "cache_ttl": float(auth.cache_ttl) if auth is not None else None,
+            "key_cache": self.resources.keys.stats(),
         }
 
 
@@ -369,17 +391,26 @@ def build_runtime(
             store,
             resources.filter_client,
             extra_filters,
+            keys=resources.keys,
+            audit=resources.audit,
+            stores=resources.stores,
         ),
         specs,
     )
     if isinstance(router.chooser, LLMRouteChooser):
         router.chooser.complete = GatewayModelCaller(router, pool, chains.first).complete
     built: list[Runtime] = []  # the snapshot, once built, for its status endpoint
+    auth = config.auth
+    static = StaticKeys(auth.keys if auth is not None else ())
+    enforced = auth is not None and auth.enabled
 
     def admin(chain: FilterChain | None) -> list[web.RouteDef]:
         routes = admin_routes(resources.ledger, chain or chains.first)
         routes += status_routes(router.status)
         routes += runtime_routes(lambda: built[0].status(), resources.readiness)
+        routes += key_routes(static, resources.keys, resources.audit, enforced=enforced)
+        routes += audit_routes(resources.audit)
+        routes += budget_routes(config, resources.stores.counters)
         return routes
 
     parts = ListenerParts(

@@ -97,6 +97,11 @@ def describe_state(config: PlanoConfig, settings: StateSettings) -> list[str]:
         if hot.startswith("sqlite"):
             hot += f" (shared by {n} workers of this host)"
     lines.append(f"hot state (counters, key-value, topics): {hot}")
+    if config.budgets or config.rate_limits or config.ratelimits:
+        each = (
+            " (each worker its own: they do not add up)" if settings.hot is None and n > 1 else ""
+        )
+        lines.append(f"budgets and rate limits: counted in the hot state{each}")
     cache = config.routing.session_cache if config.routing else None
     if settings.pins is None:
         pins = "this process's own"

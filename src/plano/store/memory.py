@@ -185,6 +185,11 @@ class MemoryCounters:
         self._windows.move_to_end(key)
         return decision
 
+    async def windows(
+        self, checks: Sequence[tuple[str, float, float, float]]
+    ) -> list[WindowDecision]:
+        return [await self.window(*check) for check in checks]
+
     async def close(self) -> None:
         return None
 

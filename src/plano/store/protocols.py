@@ -10,7 +10,8 @@ same cases.
 Kinds::
 
     Counters    atomic numbers: budget reservations (reserve / settle / release, all keys or
-                none) and sliding windows (rate limits)             memory | sqlite | redis
+                none) and sliding windows (rate limits; several in one call)
+                                                                    memory | sqlite | redis
     KeyValue    small values with a time to live (session pins, shared routing health)
                                                                     memory | sqlite | redis
     Topics      publish / subscribe, at least once, acknowledged, replayable from an offset
@@ -113,6 +114,14 @@ class Counters(Protocol):
         """Sliding-window admission: admit ``amount`` if the amounts admitted under ``key``
         in the last ``window`` seconds plus ``amount`` stay within ``limit`` (an
         approximation such as two weighted fixed windows is fine; document its error)."""
+        ...
+
+    async def windows(
+        self, checks: Sequence[tuple[str, float, float, float]]
+    ) -> list[WindowDecision]:
+        """Several :meth:`window` checks ``(key, amount, limit, window)`` in one operation
+        (one round trip, one transaction), at one instant, each decided on its own in order
+        (not all or nothing: one refused does not undo the others)."""
         ...
 
     async def close(self) -> None: ...

@@ -3,10 +3,11 @@ the counters' key layout and scripts, :mod:`plano.store.redis_link` for timeouts
 reconnection).
 
 Every counters operation is one round trip: ``reserve`` one script over all its keys
-(all-or-nothing), ``settle`` and ``release`` one script each, ``add``, ``get`` and ``window``
-one script each. Key-value: ``GET``, ``MGET`` (one round trip for ``get_many``), ``SET ... PX``,
-``DEL``; ``scan`` walks the keyspace with ``SCAN MATCH prefix*`` then reads the values with
-one ``MGET`` (admin views: it costs a walk of the whole keyspace).
+(all-or-nothing), ``settle`` and ``release`` one script each, ``add``, ``get``, ``window`` and
+``windows`` (any number of keys) one script each. Key-value: ``GET``, ``MGET`` (one round trip
+for ``get_many``), ``SET ... PX``, ``DEL``; ``scan`` walks the keyspace with ``SCAN MATCH
+prefix*`` then reads the values with one ``MGET`` (admin views: it costs a walk of the whole
+keyspace).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from redis.asyncio import Redis
 from plano.store.common import SETTLED_MEMORY, new_reservation_id
 from plano.store.protocols import Reservation, WindowDecision
 from plano.store.redis_link import RedisLink
-from plano.store.redis_lua import ADD, FINISH, GET, RESERVE, WINDOW
+from plano.store.redis_lua import ADD, FINISH, GET, RESERVE, WINDOW, WINDOWS
 
 __all__ = ["RedisCounters", "RedisKeyValue"]
 
@@ -47,6 +48,7 @@ class RedisCounters:
         self._add = client.register_script(ADD)
         self._get = client.register_script(GET)
         self._window = client.register_script(WINDOW)
+        self._windows = client.register_script(WINDOWS)
 
     def _keys(self, key: str) -> list[str]:
         return [self._link.key("c", key), self._link.key("e", key)]
@@ -102,6 +104,20 @@ class RedisCounters:
         script = self._window
         allowed, count, remaining, retry = await self._link.call(lambda _: script(keys, args))
         return WindowDecision(bool(allowed), float(count), float(remaining), float(retry))
+
+    async def windows(
+        self, checks: Sequence[tuple[str, float, float, float]]
+    ) -> list[WindowDecision]:
+        if not checks:
+            return []
+        keys = [self._link.key("w", key) for key, _, _, _ in checks]
+        args = [_num(x) for _, amount, limit, window in checks for x in (amount, limit, window)]
+        script = self._windows
+        answers = await self._link.call(lambda _: script(keys, args))
+        return [
+            WindowDecision(bool(allowed), float(count), float(remaining), float(retry))
+            for allowed, count, remaining, retry in answers
+        ]
 
     async def close(self) -> None:
         await self._link.close()

@@ -16,8 +16,8 @@ sum (``HINCRBYFLOAT``), removed when the last hold goes so float drift cannot ac
 ``u`` expires lazily (a script seeing ``x <= now`` resets it); ``PEXPIRE`` on ``c:K``/``e:K``
 only reclaims memory, set to the later of ``x`` and the last hold's expiry (plus 1 s), or
 removed while ``u`` has no expiry. The window script is :func:`plano.store.common.window_decide`
-transcribed. Numbers cross the Lua boundary as strings formatted ``%.17g`` (Lua's own
-conversion keeps 14 digits).
+transcribed (``WINDOWS``: several keys in one call). Numbers cross the Lua boundary as strings
+formatted ``%.17g`` (Lua's own conversion keeps 14 digits).
 
 All keys a script touches are passed in ``KEYS``; on Redis Cluster, a prefix with a hash tag
 (``{plano}:``) keeps them in one slot.
@@ -25,7 +25,7 @@ All keys a script touches are passed in ``KEYS``; on Redis Cluster, a prefix wit
 
 from __future__ import annotations
 
-__all__ = ["ADD", "CLAIM", "FINISH", "GET", "RESERVE", "WINDOW"]
+__all__ = ["ADD", "CLAIM", "FINISH", "GET", "RESERVE", "WINDOW", "WINDOWS"]
 
 _PRELUDE = """
 local EPS = 1e-9
@@ -163,38 +163,63 @@ return {fmt(used), fmt(held)}
 """
 )
 
+_WINDOW_FN = """
+-- One sliding-window check of key k (amount_s: the amount as the caller wrote it).
+-- Returns {allowed 1|0, count, remaining, retry_after}.
+local function window(k, amount_s, limit, w, now)
+  local amount = tonumber(amount_s)
+  local b = math.floor(now / w)
+  local fb, fp = string.format('%.0f', b), string.format('%.0f', b - 1)
+  local v = redis.call('HMGET', k, fb, fp)
+  local cur, prev = tonumber(v[1] or '0'), tonumber(v[2] or '0')
+  local frac = now / w - b
+  local est = prev * (1 - frac) + cur
+  if fits(est, 0, amount, limit) then
+    redis.call('HINCRBYFLOAT', k, fb, amount_s)
+    for _, f in ipairs(redis.call('HKEYS', k)) do
+      if f ~= fb and f ~= fp then redis.call('HDEL', k, f) end
+    end
+    redis.call('PEXPIRE', k, math.ceil(2 * w * 1000) + 1000)
+    local count = est + amount
+    return {1, fmt(count), fmt(math.max(0, limit - count)), '0'}
+  end
+  local retry
+  if amount > limit then
+    retry = w
+  elseif cur + amount <= limit and prev > 0 then
+    retry = math.max(0, (1 - (limit - cur - amount) / prev - frac) * w) + 0.001
+  else
+    local g = 0
+    if cur > 0 then g = 1 - (limit - amount) / cur end
+    retry = (1 - frac) * w + math.max(0, g) * w + 0.001
+  end
+  return {0, fmt(est), fmt(math.max(0, limit - est)), fmt(retry)}
+end
+"""
+
 #: KEYS: w:K  ARGV: amount, limit, window.  Returns {allowed 1|0, count, remaining, retry_after}.
 WINDOW = (
     _PRELUDE
+    + _WINDOW_FN
+    + """
+return window(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), now_s())
+"""
+)
+
+#: Several windows, one round trip, each decided on its own, in order, at one time.
+#: KEYS: w:K1, w:K2, ...  ARGV: amount1, limit1, window1, amount2, ...  Returns one
+#: {allowed, count, remaining, retry_after} per key.
+WINDOWS = (
+    _PRELUDE
+    + _WINDOW_FN
     + """
 local now = now_s()
-local amount, limit, w = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local b = math.floor(now / w)
-local fb, fp = string.format('%.0f', b), string.format('%.0f', b - 1)
-local v = redis.call('HMGET', KEYS[1], fb, fp)
-local cur, prev = tonumber(v[1] or '0'), tonumber(v[2] or '0')
-local frac = now / w - b
-local est = prev * (1 - frac) + cur
-if fits(est, 0, amount, limit) then
-  redis.call('HINCRBYFLOAT', KEYS[1], fb, ARGV[1])
-  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if f ~= fb and f ~= fp then redis.call('HDEL', KEYS[1], f) end
-  end
-  redis.call('PEXPIRE', KEYS[1], math.ceil(2 * w * 1000) + 1000)
-  local count = est + amount
-  return {1, fmt(count), fmt(math.max(0, limit - count)), '0'}
+local out = {}
+for i = 1, #KEYS do
+  local j = 3 * (i - 1)
+  out[i] = window(KEYS[i], ARGV[j + 1], tonumber(ARGV[j + 2]), tonumber(ARGV[j + 3]), now)
 end
-local retry
-if amount > limit then
-  retry = w
-elseif cur + amount <= limit and prev > 0 then
-  retry = math.max(0, (1 - (limit - cur - amount) / prev - frac) * w) + 0.001
-else
-  local g = 0
-  if cur > 0 then g = 1 - (limit - amount) / cur end
-  retry = (1 - frac) * w + math.max(0, g) * w + 0.001
-end
-return {0, fmt(est), fmt(math.max(0, limit - est)), fmt(retry)}
+return out
 """
 )
 

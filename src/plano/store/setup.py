@@ -4,8 +4,8 @@
 ==============  ==============================================  ============================
 kind            what                                            where
 ==============  ==============================================  ============================
-durable         usage log (later: audit, keys, sessions)        PostgreSQL, else a SQLite
-                                                                file (``:memory:``: this
+durable         usage log, audit trail, virtual keys (later:    PostgreSQL, else a SQLite
+                sessions)                                       file (``:memory:``: this
                                                                 process only)
 hot             counters, key-value, topics                     Redis, a SQLite file shared
                                                                 by a host's workers, or memory
@@ -16,7 +16,7 @@ health topic    routing health shared between processes         the hot store, u
 ==============  ==============================================  ============================
 
 :class:`StateStores` holds them for the life of the process (config reloads keep them) with
-the usage log's :class:`~plano.store.writer.BatchWriter` and one
+the usage log's and the audit trail's :class:`~plano.store.writer.BatchWriter` s and one
 :class:`~plano.store.health.StoreHealth` per kind. Opening connects to nothing: SQLite files,
 Redis pools and PostgreSQL pools open on first use; :meth:`StateStores.start` tries the
 durable store once so that ``plano up`` reports a problem at start-up (and still serves).
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plano.store.audit import AuditLog, PostgresAuditLog, SQLiteAuditLog
 from plano.store.db import (
     DEFAULT_SQLITE_PATH,
     PostgresDatabase,
@@ -39,6 +40,7 @@ from plano.store.db import (
 )
 from plano.store.factory import open_counters, open_key_value, open_topics, sqlite_path
 from plano.store.health import StoreHealth
+from plano.store.keys import KeyStore, PostgresKeyStore, SQLiteKeyStore
 from plano.store.protocols import Counters, KeyValue, StoreUnavailable, Topics, UsageLog
 from plano.store.usage import PostgresUsageLog, SQLiteUsageLog
 from plano.store.writer import BatchWriter
@@ -107,16 +109,22 @@ class StateStores:
         prefix = settings.prefix
         self.db: SQLiteDatabase | PostgresDatabase
         self.usage: UsageLog
-        # The usage log and this holder each close the database once.
+        self.audit: AuditLog
+        self.keys: KeyStore
+        # Each durable store and this holder close the database once.
         if is_postgres_url(settings.durable):
             self.db = PostgresDatabase(settings.durable)
             self.usage = PostgresUsageLog(self.db.retain())
+            self.audit = PostgresAuditLog(self.db.retain())
+            self.keys = PostgresKeyStore(self.db.retain())
         else:
             if settings.durable == MEMORY:  # private: never shared with another store
                 self.db = SQLiteDatabase(Path(MEMORY))
             else:
                 self.db = SQLiteDatabase.shared(Path(settings.durable))
             self.usage = SQLiteUsageLog(self.db.retain())
+            self.audit = SQLiteAuditLog(self.db.retain())
+            self.keys = SQLiteKeyStore(self.db.retain())
         self.counters: Counters = open_counters(settings.hot, prefix=prefix)
         self.kv: KeyValue = open_key_value(settings.hot, prefix=prefix)
         self.topics: Topics = open_topics(settings.hot, prefix=prefix)
@@ -151,6 +159,14 @@ class StateStores:
             max_queue=w.max_queue,
             health=self.health["durable"],
         )
+        self.audit_writer = BatchWriter(
+            self.audit,
+            name="audit log",
+            batch=w.batch,
+            interval=w.interval,
+            max_queue=w.max_queue,
+            health=self.health["durable"],
+        )
 
     async def start(self, within: float = 5.0) -> None:
         """Open the durable store (migrating it) and start the writer. A store that cannot
@@ -166,18 +182,21 @@ class StateStores:
             self.health["durable"].down(why)
             log.warning("durable store unavailable at start-up (%s); serving anyway", why)
         await self.writer.start()
+        await self.audit_writer.start()
 
     def status(self) -> dict[str, Any]:
         """What ``/readyz`` and ``/plano/v1/status`` show: each store and the writer."""
         return {
             "stores": {name: h.to_json() for name, h in self.health.items()},
             "writer": self.writer.stats(),
+            "audit_writer": self.audit_writer.stats(),
         }
 
     async def close(self, within: float = 10.0) -> None:
         """Write what the writer holds (``within`` seconds), then close every store."""
-        await self.writer.close(within)
-        closing: list[Any] = [self.usage, self.db, self.counters, self.kv, self.topics]
+        await asyncio.gather(self.writer.close(within), self.audit_writer.close(within))
+        closing: list[Any] = [self.usage, self.audit, self.keys, self.db]
+        closing += [self.counters, self.kv, self.topics]
         if self.health_topics is not None:
             closing.append(self.health_topics)
         if self._own_pins and self.pins is not None:

@@ -104,6 +104,21 @@ def _spend(
     return float(row[0])
 
 
+def _window(
+    conn: sqlite3.Connection, k: str, amount: float, limit: float, window: float, now: float
+) -> WindowDecision:
+    row = conn.execute("SELECT bucket, cur, prev FROM hot_windows WHERE key = ?", (k,)).fetchone()
+    state = WindowState(int(row[0]), float(row[1]), float(row[2])) if row else None
+    new, decision = window_decide(state, now, amount, limit, window)
+    if new != state:
+        conn.execute(
+            "INSERT OR REPLACE INTO hot_windows (key, bucket, cur, prev, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (k, new.bucket, new.cur, new.prev, (new.bucket + 2) * window),
+        )
+    return decision
+
+
 class SQLiteCounters:
     """:class:`~plano.store.protocols.Counters` on a SQLite file shared across processes."""
 
@@ -188,24 +203,21 @@ class SQLiteCounters:
         return await self._db.run(run, write=False)
 
     async def window(self, key: str, amount: float, limit: float, window: float) -> WindowDecision:
-        k = self.prefix + key
+        [decision] = await self.windows([(key, amount, limit, window)])
+        return decision
 
-        def run(conn: sqlite3.Connection) -> WindowDecision:
+    async def windows(
+        self, checks: Sequence[tuple[str, float, float, float]]
+    ) -> list[WindowDecision]:
+        items = [(self.prefix + key, amount, limit, w) for key, amount, limit, w in checks]
+        if not items:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[WindowDecision]:
             now = time.time()
-            row = conn.execute(
-                "SELECT bucket, cur, prev FROM hot_windows WHERE key = ?", (k,)
-            ).fetchone()
-            state = WindowState(int(row[0]), float(row[1]), float(row[2])) if row else None
-            new, decision = window_decide(state, now, amount, limit, window)
-            if new != state:
-                conn.execute(
-                    "INSERT OR REPLACE INTO hot_windows (key, bucket, cur, prev, expires_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (k, new.bucket, new.cur, new.prev, (new.bucket + 2) * window),
-                )
-            return decision
+            return [_window(conn, k, amount, limit, w, now) for k, amount, limit, w in items]
 
-        return await self._db.run(run)
+        return await self._db.run(run)  # one transaction
 
     async def close(self) -> None:
         await self._db.close()

@@ -1,4 +1,5 @@
-"""The batching writer between the request path and the usage log.
+"""The batching writer between the request path and a durable log (the usage log; the audit
+trail has a writer of its own).
 
 :meth:`BatchWriter.submit` appends a record to an in-process queue and returns at once: no
 request ever waits for the database. One background task writes the queue every ``interval``
@@ -26,22 +27,30 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from plano.store.health import StoreHealth
-from plano.store.protocols import StoreUnavailable, UsageLog
+from plano.store.protocols import StoreUnavailable
 
-__all__ = ["BatchWriter"]
+__all__ = ["BatchWriter", "RecordLog"]
 
 log = logging.getLogger("plano.store")
 Record = Mapping[str, Any]
 
 
+class RecordLog(Protocol):
+    """What a writer writes to: a store taking batches of records (the usage log, the
+    audit log), ignoring records it already holds."""
+
+    async def append(self, records: Sequence[Record]) -> None: ...
+
+
 class BatchWriter:
     def __init__(
         self,
-        target: UsageLog,
+        target: RecordLog,
         *,
+        name: str = "usage log",
         batch: int = 500,
         interval: float = 0.1,
         max_queue: int = 10_000,
@@ -52,6 +61,8 @@ class BatchWriter:
         if batch < 1 or max_queue < 1 or interval <= 0:
             raise ValueError("batch and max_queue must be at least 1 and interval positive")
         self.target = target
+        #: What the log lines call the target.
+        self.name = name
         self.batch = batch
         self.interval = interval
         self.max_queue = max_queue
@@ -166,7 +177,7 @@ class BatchWriter:
                 self._failed(exc)
                 return False
             except Exception as exc:  # a record the store cannot take: a bug, not an outage
-                log.error("usage log refused a batch (%r); writing its records one by one", exc)
+                log.error("%s refused a batch (%r); writing its records one by one", self.name, exc)
                 if not await self._write_one_by_one(batch):
                     return False
             self.batches += 1
@@ -182,7 +193,7 @@ class BatchWriter:
                 return False
             except Exception as exc:
                 self.dropped += 1
-                log.error("usage record %s dropped: %r", record.get("request_id"), exc)
+                log.error("%s record %s dropped: %r", self.name, record.get("request_id"), exc)
         return True
 
     def _done(self, n: int) -> None:
@@ -193,7 +204,7 @@ class BatchWriter:
                 del self._index[rid]
         self.written += n
         if self._retry_at:
-            log.info("usage log is back; writing %d queued record(s)", len(self._queue))
+            log.info("%s is back; writing %d queued record(s)", self.name, len(self._queue))
         self._backoff = self._retry_at = 0.0
         if self.health is not None:
             self.health.up()
@@ -208,7 +219,8 @@ class BatchWriter:
             self.health.down(exc.message)
         if first:
             log.warning(
-                "usage log unavailable (%s); %d record(s) queued, retrying with backoff",
+                "%s unavailable (%s); %d record(s) queued, retrying with backoff",
+                self.name,
                 exc.message,
                 len(self._queue),
             )
@@ -218,7 +230,8 @@ class BatchWriter:
         if not self._drops_unlogged or now - self._drops_logged_at < self.interval:
             return
         log.warning(
-            "usage log writer: queue full (%d records%s); dropped %d record(s), %d in all",
+            "%s writer: queue full (%d records%s); dropped %d record(s), %d in all",
+            self.name,
             self.max_queue,
             f"; {self.last_error}" if self._retry_at and self.last_error else "",
             self._drops_unlogged,
@@ -247,7 +260,8 @@ class BatchWriter:
         lost = len(self._queue)
         if lost:
             log.error(
-                "usage log writer: %d record(s) not written at shutdown (%s)",
+                "%s writer: %d record(s) not written at shutdown (%s)",
+                self.name,
                 lost,
                 self.last_error or "time limit",
             )

@@ -1,0 +1,334 @@
+"""``plano keys create|list|show|revoke`` and ``plano audit``: clients of a running gateway's
+admin API (``/plano/v1/keys``, ``/plano/v1/audit``).
+
+Where the gateway is: ``--url``, else ``$PLANO_URL``, else the config's admin listener
+(``gateway.admin_port``) or its model listener. The admin key: ``--admin-key``, else
+``$PLANO_ADMIN_KEY``, else the config's ``gateway.admin_key``. The config is the one given,
+else the one ``plano up -d`` serves, else ``./config.yaml`` (none: ``http://127.0.0.1:12000``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+__all__ = ["AdminClient", "AdminError", "add_admin_commands", "gateway_target"]
+
+_SERVED = Path(".plano") / "plano.config"
+_DEFAULT_URL = "http://127.0.0.1:12000"
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]", ""})
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class AdminError(Exception):
+    """The admin API refused, or could not be reached."""
+
+
+class AdminClient:
+    """A few JSON calls to the admin API (blocking: one command, one call)."""
+
+    def __init__(self, base_url: str, admin_key: str | None, timeout: float = 15.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.admin_key = admin_key
+        self.timeout = timeout
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        url = self.base_url + path
+        params = {k: v for k, v in (query or {}).items() if v not in (None, False, "")}
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"accept": "application/json"}
+        if data is not None:
+            headers["content-type"] = "application/json"
+        if self.admin_key:
+            headers["authorization"] = f"Bearer {self.admin_key}"
+        req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                answer: dict[str, Any] = json.loads(resp.read() or b"{}")
+                return answer
+        except urllib.error.HTTPError as exc:
+            raise AdminError(f"{exc.code}: {_message(exc.read())}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            why = getattr(exc, "reason", exc)
+            raise AdminError(
+                f"cannot reach the gateway at {self.base_url} ({why}); is it running? "
+                "(--url says where)"
+            ) from None
+
+
+def _message(raw: bytes) -> str:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")[:300]
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    return json.dumps(data)[:300]
+
+
+def _config_path(given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    try:
+        served = Path(_SERVED.read_text().strip())
+        if served.exists():
+            return served
+    except OSError:
+        pass
+    default = Path("config.yaml")
+    return default if default.exists() else None
+
+
+def gateway_target(args: argparse.Namespace) -> tuple[str, str | None]:
+    """``(base URL, admin key)`` for the admin calls (see the module docstring)."""
+    url = args.url or os.environ.get("PLANO_URL")
+    key = args.admin_key or os.environ.get("PLANO_ADMIN_KEY")
+    if url and key:
+        return url, key
+    path = _config_path(args.config)
+    config = None
+    if path is not None:
+        from plano.config import check_config_file
+
+        try:
+            config, _issues = check_config_file(path, os.environ)
+        except Exception as exc:  # a config that cannot be read only loses the defaults
+            err.print(f"[yellow]note[/]: {escape(str(exc))}; pass --url", soft_wrap=True)
+    if config is None:
+        return url or _DEFAULT_URL, key
+    g = config.gateway
+    listener = config.model_listener
+    host = listener.address if listener.address not in _ANY_ADDRESS else "127.0.0.1"
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    port = g.admin_port or listener.port
+    return url or f"http://{host}:{port}", key or g.admin_key
+
+
+def _client(args: argparse.Namespace) -> AdminClient:
+    url, key = gateway_target(args)
+    return AdminClient(url, key)
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return ""
+    return dt.datetime.fromtimestamp(float(value), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _list(values: Any) -> str:
+    return ", ".join(values) if values else "any"
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    try:
+        return int(_KEY_ACTIONS[args.keys_command](_client(args), args))
+    except AdminError as exc:
+        err.print(f"[red]error[/]: {escape(str(exc))}", soft_wrap=True)
+        return 1
+
+
+def _create(client: AdminClient, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("id", args.id),
+            ("name", args.name),
+            ("user", args.user),
+            ("team", args.team),
+            ("tenant", args.tenant),
+            ("tags", args.tag),
+            ("models", args.model),
+            ("agents", args.agent),
+            ("budgets", args.budget),
+            ("rate_limits", args.rate_limit),
+            ("expires_at", args.expires),
+            ("expires_in", args.expires_in),
+        )
+        if value
+    }
+    made = client.call("POST", "/plano/v1/keys", body=body)
+    if args.json:
+        print(json.dumps(made, indent=2))
+        return 0
+    out.print(f"[green]✓[/] key [bold]{escape(made['id'])}[/] created")
+    out.print(f"  key: {made['key']}", soft_wrap=True)
+    out.print("  [yellow]shown once[/]: store it now; Plano keeps only its hash")
+    if not made.get("enforced", True):
+        out.print("  [yellow]note[/]: auth is not enabled in this gateway's config (auth:)")
+    return 0
+
+
+def _keys_table(keys: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for col in ("id", "source", "user", "team", "tenant", "models", "expires", "revoked", "hint"):
+        table.add_column(col)
+    for k in keys:
+        table.add_row(
+            *(escape(str(k.get(f) or "")) for f in ("id", "source", "user", "team", "tenant")),
+            escape(_list(k.get("models"))),
+            _when(k.get("expires_at")),
+            _when(k.get("revoked_at")),
+            escape(str(k.get("hint") or "")),
+        )
+    return table
+
+
+def _list_keys(client: AdminClient, args: argparse.Namespace) -> int:
+    query = {
+        "user": args.user,
+        "team": args.team,
+        "tenant": args.tenant,
+        "include_revoked": "true" if args.all else None,
+        "limit": args.limit,
+        "cursor": args.cursor,
+    }
+    page = client.call("GET", "/plano/v1/keys", query=query)
+    if args.json:
+        print(json.dumps(page, indent=2))
+        return 0
+    out.print(_keys_table(page["data"]))
+    if page.get("next"):
+        out.print(f"[dim]more: --cursor {page['next']}[/]")
+    return 0
+
+
+def _show(client: AdminClient, args: argparse.Namespace) -> int:
+    key = client.call("GET", f"/plano/v1/keys/{urllib.parse.quote(args.key_id, safe='')}")
+    if args.json:
+        print(json.dumps(key, indent=2))
+    else:
+        out.print(_keys_table([key]))
+    return 0
+
+
+def _revoke(client: AdminClient, args: argparse.Namespace) -> int:
+    path = f"/plano/v1/keys/{urllib.parse.quote(args.key_id, safe='')}"
+    done = client.call("DELETE", path)
+    if args.json:
+        print(json.dumps(done, indent=2))
+    else:
+        when = _when(done["revoked_at"])
+        out.print(f"[green]✓[/] key [bold]{escape(done['id'])}[/] revoked at {when}")
+    return 0
+
+
+_KEY_ACTIONS = {"create": _create, "list": _list_keys, "show": _show, "revoke": _revoke}
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    query = {
+        "since": args.since,
+        "until": args.until,
+        "principal": args.principal,
+        "action": args.action,
+        "source": args.source,
+        "request_id": args.request_id,
+        "kind": args.kind,
+        "limit": args.limit,
+        "cursor": args.cursor,
+    }
+    try:
+        page = _client(args).call("GET", "/plano/v1/audit", query=query)
+    except AdminError as exc:
+        err.print(f"[red]error[/]: {escape(str(exc))}", soft_wrap=True)
+        return 1
+    if args.json:
+        print(json.dumps(page, indent=2))
+        return 0
+    table = Table(box=None, pad_edge=False)
+    for col in ("time", "principal", "source", "action", "rule", "model", "status", "request"):
+        table.add_column(col)
+    for e in page["data"]:
+        what = e.get("model") or e.get("model_requested") or e.get("target") or ""
+        table.add_row(
+            _when(e.get("ts")),
+            escape(str(e.get("principal") or "")),
+            escape(str(e.get("source") or "")),
+            escape(str(e.get("action") or "")),
+            escape(str(e.get("rule") or "")),
+            escape(str(what)),
+            str(e.get("status") or ""),
+            escape(str(e.get("request_id") or e.get("id") or "")),
+        )
+    out.print(table)
+    if page.get("next"):
+        out.print(f"[dim]more: --cursor {page['next']}[/]")
+    return 0
+
+
+def _target_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="config file (default: the served one, else ./config.yaml)")
+    p.add_argument("--url", help="the gateway's admin base URL (default: from the config)")
+    p.add_argument("--admin-key", help="admin key (default: $PLANO_ADMIN_KEY, else the config's)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_admin_commands(sub: Any) -> None:
+    """Add ``keys`` and ``audit`` to the ``plano`` parser's subcommands."""
+    keys = sub.add_parser("keys", help="virtual keys of a running gateway (admin API)")
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="make a key (its secret is shown once)")
+    create.add_argument("--id", help="the key's id (default: generated)")
+    create.add_argument("--name", help="a description")
+    for name in ("user", "team", "tenant"):
+        create.add_argument(f"--{name}", help=f"the key's {name}")
+    for flag, what in (
+        ("tag", "a tag"),
+        ("model", "a model, name, alias or glob it may use (default: any)"),
+        ("agent", "an agent it may call (default: any)"),
+        ("budget", "a budget it is charged to"),
+        ("rate-limit", "a rate limit applied to it"),
+    ):
+        create.add_argument(f"--{flag}", action="append", default=[], help=f"{what}; repeatable")
+    create.add_argument("--expires", help="when it stops working (ISO 8601 or epoch seconds)")
+    create.add_argument("--expires-in", help="or how long it works: 30d, 12h, 90m")
+    listing = actions.add_parser("list", help="list keys (never their secrets)")
+    for name in ("user", "team", "tenant"):
+        listing.add_argument(f"--{name}", help=f"only keys of this {name}")
+    listing.add_argument("--all", action="store_true", help="revoked keys too")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--cursor", help="the page after this cursor")
+    show = actions.add_parser("show", help="one key")
+    show.add_argument("key_id")
+    revoke = actions.add_parser("revoke", help="revoke a key made with `plano keys create`")
+    revoke.add_argument("key_id")
+    for p in (create, listing, show, revoke):
+        _target_arguments(p)
+        p.set_defaults(func=cmd_keys)
+
+    audit = sub.add_parser("audit", help="the audit trail of a running gateway (admin API)")
+    audit.add_argument("--since", help="from this time (ISO 8601 or epoch seconds)")
+    audit.add_argument("--until", help="before this time")
+    audit.add_argument("--principal", help="a principal id (a key's id, admin)")
+    audit.add_argument("--action", help="allow, deny, key.create, key.revoke, config.reload...")
+    audit.add_argument("--source", help="auth, policy:<name>, budget, admin...")
+    audit.add_argument("--request-id", help="one request's decisions")
+    audit.add_argument("--kind", choices=["request", "admin"])
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--cursor", help="the page after this cursor")
+    _target_arguments(audit)
+    audit.set_defaults(func=cmd_audit)
