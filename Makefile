@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bench-smoke clean
+.PHONY: demo test lint typecheck unit bench bench-smoke replicas clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: $(STAMP)  ## full benchmark run, writes docs/benchmarks/
 
 bench-smoke: $(STAMP)  ## seconds-long run of the harness (CI)
 	$(BIN)/python -m bench.run --smoke
+
+replicas: $(STAMP)  ## three replicas + load balancer on one Redis and PostgreSQL; kill one, reload one
+	$(BIN)/python -m tests.e2e.replicas_scenario
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build src/*.egg-info

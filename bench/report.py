@@ -659,6 +659,19 @@ def write_report(doc: Mapping[str, Any], out: Path, md_path: Path) -> None:
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
     text = render_markdown(doc, notes, plots, state)
+    governance_file = out / "governance.json"
+    if governance_file.exists():  # bench/governance.py's section (imported here: no cycle)
+        from bench.governance import HEADING, render
+        from bench.state import splice
+
+        text = splice(text, HEADING, render(json.loads(governance_file.read_text())))
+    metrics_file = out / "metrics.json"
+    if metrics_file.exists():  # bench/metrics_cost.py's section
+        from bench import metrics_cost
+        from bench.state import splice as splice_section
+
+        section = metrics_cost.render_doc(json.loads(metrics_file.read_text()))
+        text = splice_section(text, metrics_cost.HEADING, section)
     if md_path.parent != out.parent:
         # A report written next to its results (smoke runs): links are relative to it.
         text = text.replace("](benchmarks/", "](")

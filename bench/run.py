@@ -379,6 +379,31 @@ class Bench:
         except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
             self.failed("micro-measurements", exc)
 
+    def metrics_cost(self) -> None:
+        """Metrics (and tracing) on against metrics off and the floor, in processes of its own
+        (bench/metrics_cost.py: OUT/metrics.json and the report's section "Metrics")."""
+        cmd = [sys.executable, "-m", "bench.metrics_cost", "--no-render"]
+        if self.o.smoke:
+            cmd.append("--smoke")
+        log(f"group metrics: {' '.join(cmd)}")
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=ROOT)
+        if p.returncode != 0:
+            self.failed("group metrics", RuntimeError(p.stderr.strip()[-800:]))
+        self.extras["commands"]["metrics"] = " ".join(cmd)
+
+    def governance(self) -> None:
+        """Policy and governance, each feature alone and all together, against the floor
+        (bench/governance.py: processes of its own; results in OUT/governance.json)."""
+        cmd = [sys.executable, "-m", "bench.governance", "--no-render"]
+        cmd += ["--out", str(self.o.out / "governance.json")]
+        if self.o.smoke:
+            cmd.append("--smoke")
+        log(f"group governance: {' '.join(cmd)}")
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=ROOT)
+        if p.returncode != 0:
+            self.failed("group governance", RuntimeError(p.stderr.strip()[-800:]))
+        self.extras["commands"]["governance"] = " ".join(cmd)
+
     def _self_reported(self, scenario: str, port: int) -> None:
         """The gateway's own x-plano-overhead-ms of its last 1,000 requests (a cross-check)."""
         try:
@@ -638,6 +663,10 @@ class Bench:
                     self.run_workers(direct, ports[0])
                 except Exception as exc:
                     self.failed("group workers", exc)
+            if "governance" in o.groups:
+                self.governance()
+            if "metrics" in o.groups:
+                self.metrics_cost()
             if "heavy" in o.groups:  # last: its 10-20 MB requests must not disturb the rest
                 run_heavy(self)
         finally:
@@ -682,7 +711,18 @@ def _bare(upstream: int) -> str:
     return bare_config(0, upstream).replace("port: 0\n", "port: __PORT__\n")
 
 
-GROUPS = {"core", "profile", "memory", "lat20", "realistic", "peers", "workers", "heavy"}
+GROUPS = {
+    "core",
+    "profile",
+    "memory",
+    "lat20",
+    "realistic",
+    "peers",
+    "workers",
+    "governance",
+    "metrics",
+    "heavy",
+}
 
 
 def parse_args(argv: list[str] | None) -> tuple[Options, bool]:

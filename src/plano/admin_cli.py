@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +25,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["AdminClient", "AdminError", "add_admin_commands", "gateway_target"]
+__all__ = [
+    "AdminClient",
+    "AdminError",
+    "add_admin_commands",
+    "admin_client",
+    "gateway_target",
+    "plain_table",
+    "print_error",
+    "target_arguments",
+    "tls_context",
+]
 
 _SERVED = Path(".plano") / "plano.config"
 _DEFAULT_URL = "http://127.0.0.1:12000"
@@ -38,13 +49,37 @@ class AdminError(Exception):
     """The admin API refused, or could not be reached."""
 
 
+def plain_table(*columns: str, title: str | None = None) -> Table:
+    """A table as every admin command prints one: no box, no edge padding, the title on
+    the left (``plano keys``, ``status``, ``agents``, ``cost``, ``trace``)."""
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def print_error(exc: Exception) -> int:
+    """``error: <why>`` on stderr (the text escaped: it may hold the gateway's words); the
+    exit status of a command that failed, 1."""
+    err.print(f"[red]error[/]: {escape(str(exc))}", soft_wrap=True)
+    return 1
+
+
 class AdminClient:
     """A few JSON calls to the admin API (blocking: one command, one call)."""
 
-    def __init__(self, base_url: str, admin_key: str | None, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        admin_key: str | None,
+        timeout: float = 15.0,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.admin_key = admin_key
         self.timeout = timeout
+        #: For an https gateway: a private CA (--cacert), a client certificate (--cert).
+        self.context = context
 
     def call(
         self,
@@ -62,14 +97,23 @@ class AdminClient:
         headers = {"accept": "application/json"}
         if data is not None:
             headers["content-type"] = "application/json"
-        if self.admin_key:
-            headers["authorization"] = f"Bearer {self.admin_key}"
         req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        if self.admin_key:  # never copied onto a redirect (and redirects are not followed)
+            req.add_unredirected_header("Authorization", f"Bearer {self.admin_key}")
+        opener = urllib.request.build_opener(
+            _NoRedirects, urllib.request.HTTPSHandler(context=self.context)
+        )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with opener.open(req, timeout=self.timeout) as resp:
                 answer: dict[str, Any] = json.loads(resp.read() or b"{}")
                 return answer
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                where = exc.headers.get("location", "?")
+                raise AdminError(
+                    f"{exc.code}: {self.base_url} redirects to {where[:200]}; the admin key is "
+                    "not sent on (give the gateway's own address with --url)"
+                ) from None
             raise AdminError(f"{exc.code}: {_message(exc.read())}") from None
         except (urllib.error.URLError, OSError) as exc:
             why = getattr(exc, "reason", exc)
@@ -77,6 +121,14 @@ class AdminClient:
                 f"cannot reach the gateway at {self.base_url} ({why}); is it running? "
                 "(--url says where)"
             ) from None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """The admin API never redirects: a redirect (a proxy, a wrong ``--url``) is an error
+    rather than the admin key following it to another address."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
 
 
 def _message(raw: bytes) -> str:
@@ -113,6 +165,7 @@ def gateway_target(args: argparse.Namespace) -> tuple[str, str | None]:
     config = None
     if path is not None:
         from plano.config import check_config_file
+        from plano.config.tls_checks import admin_tls
 
         try:
             config, _issues = check_config_file(path, os.environ)
@@ -125,12 +178,35 @@ def gateway_target(args: argparse.Namespace) -> tuple[str, str | None]:
     host = listener.address if listener.address not in _ANY_ADDRESS else "127.0.0.1"
     host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     port = g.admin_port or listener.port
-    return url or f"http://{host}:{port}", key or g.admin_key
+    tls = admin_tls(config) if g.admin_port else listener.tls
+    scheme = "https" if tls is not None else "http"
+    return url or f"{scheme}://{host}:{port}", key or g.admin_key
 
 
-def _client(args: argparse.Namespace) -> AdminClient:
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The context for an https gateway: ``--cacert`` (else ``$PLANO_CACERT``, else the
+    system's CAs) and ``--cert``/``--key`` for an admin listener that asks for one."""
+    from plano.tls import TLSFileError, client_context
+
+    ca = getattr(args, "cacert", None) or os.environ.get("PLANO_CACERT")
+    cert, key = getattr(args, "cert", None), getattr(args, "key", None)
+    if not (ca or cert):
+        return None
+    try:
+        built = client_context(
+            Path(ca) if ca else None,
+            Path(cert) if cert else None,
+            Path(key or cert) if cert else None,  # the key may be in the certificate file
+        )
+    except TLSFileError as exc:
+        raise AdminError(str(exc)) from None
+    return built.context
+
+
+def admin_client(args: argparse.Namespace) -> AdminClient:
+    """The client the target arguments (:func:`target_arguments`) describe."""
     url, key = gateway_target(args)
-    return AdminClient(url, key)
+    return AdminClient(url, key, context=tls_context(args))
 
 
 def _when(value: Any) -> str:
@@ -145,10 +221,9 @@ def _list(values: Any) -> str:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     try:
-        return int(_KEY_ACTIONS[args.keys_command](_client(args), args))
+        return int(_KEY_ACTIONS[args.keys_command](admin_client(args), args))
     except AdminError as exc:
-        err.print(f"[red]error[/]: {escape(str(exc))}", soft_wrap=True)
-        return 1
+        return print_error(exc)
 
 
 def _create(client: AdminClient, args: argparse.Namespace) -> int:
@@ -183,9 +258,9 @@ def _create(client: AdminClient, args: argparse.Namespace) -> int:
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> Table:
-    table = Table(box=None, pad_edge=False)
-    for col in ("id", "source", "user", "team", "tenant", "models", "expires", "revoked", "hint"):
-        table.add_column(col)
+    table = plain_table(
+        "id", "source", "user", "team", "tenant", "models", "expires", "revoked", "hint"
+    )
     for k in keys:
         table.add_row(
             *(escape(str(k.get(f) or "")) for f in ("id", "source", "user", "team", "tenant")),
@@ -252,16 +327,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         "cursor": args.cursor,
     }
     try:
-        page = _client(args).call("GET", "/plano/v1/audit", query=query)
+        page = admin_client(args).call("GET", "/plano/v1/audit", query=query)
     except AdminError as exc:
-        err.print(f"[red]error[/]: {escape(str(exc))}", soft_wrap=True)
-        return 1
+        return print_error(exc)
     if args.json:
         print(json.dumps(page, indent=2))
         return 0
-    table = Table(box=None, pad_edge=False)
-    for col in ("time", "principal", "source", "action", "rule", "model", "status", "request"):
-        table.add_column(col)
+    table = plain_table(
+        "time", "principal", "source", "action", "rule", "model", "status", "request"
+    )
     for e in page["data"]:
         what = e.get("model") or e.get("model_requested") or e.get("target") or ""
         table.add_row(
@@ -280,11 +354,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target_arguments(p: argparse.ArgumentParser) -> None:
+def target_arguments(p: argparse.ArgumentParser) -> None:
+    """``--config --url --admin-key --json`` and the TLS flags (every admin command)."""
     p.add_argument("--config", help="config file (default: the served one, else ./config.yaml)")
     p.add_argument("--url", help="the gateway's admin base URL (default: from the config)")
     p.add_argument("--admin-key", help="admin key (default: $PLANO_ADMIN_KEY, else the config's)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--cacert", help="CA bundle of an https gateway (default: $PLANO_CACERT)")
+    p.add_argument("--cert", help="client certificate, for an admin listener with mutual TLS")
+    p.add_argument("--key", help="the client certificate's key (default: in --cert)")
 
 
 def add_admin_commands(sub: Any) -> None:
@@ -317,7 +395,7 @@ def add_admin_commands(sub: Any) -> None:
     revoke = actions.add_parser("revoke", help="revoke a key made with `plano keys create`")
     revoke.add_argument("key_id")
     for p in (create, listing, show, revoke):
-        _target_arguments(p)
+        target_arguments(p)
         p.set_defaults(func=cmd_keys)
 
     audit = sub.add_parser("audit", help="the audit trail of a running gateway (admin API)")
@@ -330,5 +408,5 @@ def add_admin_commands(sub: Any) -> None:
     audit.add_argument("--kind", choices=["request", "admin"])
     audit.add_argument("--limit", type=int, default=50)
     audit.add_argument("--cursor", help="the page after this cursor")
-    _target_arguments(audit)
+    target_arguments(audit)
     audit.set_defaults(func=cmd_audit)

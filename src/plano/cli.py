@@ -79,7 +79,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             )
         )
         return 1 if errors else 0
-    style = {"error": "red", "warning": "yellow", "unsupported": "cyan"}
+    style = {"error": "red", "warning": "yellow", "offline": "magenta", "unsupported": "cyan"}
     for issue in issues:
         out_console.print(f"[{style[issue.severity]}]{issue.severity}[/] {issue}", soft_wrap=True)
     if errors:
@@ -512,6 +512,27 @@ def build_parser() -> argparse.ArgumentParser:
     from plano.admin_cli import add_admin_commands
 
     add_admin_commands(sub)
+
+    from plano.agents_cli import add_agents_command
+
+    add_agents_command(sub)
+
+    from plano.trace_cli import add_trace_command
+
+    add_trace_command(sub)
+
+    from plano.status_cli import add_status_command
+
+    add_status_command(sub)
+
+    from plano.cost_cli import add_cost_command
+
+    add_cost_command(sub)
+
+    from plano.init_cli import add_arguments as init_arguments
+
+    init = sub.add_parser("init", help="write a starter config from a template (--list)")
+    init_arguments(init)
 
     from plano.sim.cli import add_arguments
 

@@ -22,11 +22,14 @@ import orjson
 import yaml
 from aiohttp import web
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from plano.config import PlanoConfig, check_config
-from plano.server.runner import build_gateway
+from plano.demo_agents import AGENT_LISTENER, travel_agents, travel_config
+from plano.server.agent_listener import AgentListener
+from plano.server.runner import build_gateway, gateway_listeners
 from plano.sim import SimOptions, SimServer
 
 __all__ = ["run_demo"]
@@ -44,6 +47,8 @@ class Shot:
     body: dict[str, Any]
     #: Client API: ``chat`` (OpenAI chat completions), ``messages`` (Anthropic), ``responses``.
     api: str = "chat"
+    #: ``model``: the model listener; ``agents``: the travel assistant's agent listener.
+    target: str = "model"
     status: int = 0
     provider: str = "-"
     model: str = "-"
@@ -61,18 +66,26 @@ class Shot:
 def _free_port(preferred: int) -> int:
     with socket.socket() as s:
         try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
+            s.bind(("127.0.0.1", preferred))  # 0: any free port
+            return int(s.getsockname()[1])
         except OSError:
             s.bind(("127.0.0.1", 0))
             return int(s.getsockname()[1])
 
 
-def demo_config(sims: dict[str, str]) -> dict[str, Any]:
-    """A Plano v0.4.0 config whose providers are the simulators."""
+def demo_config(
+    sims: dict[str, str], agents: dict[str, str] | None = None, agent_port: int = 8001
+) -> dict[str, Any]:
+    """A Plano v0.4.0 config whose providers are the simulators; with ``agents`` (id ->
+    URL), the travel assistant behind an agent listener on ``agent_port``."""
+    travel = travel_config(agents, agent_port) if agents else None
     return {
         "version": "v0.4.0",
-        "listeners": [{"type": "model", "name": "llm", "port": 12000, "timeout": "30s"}],
+        "listeners": [
+            {"type": "model", "name": "llm", "port": 12000, "timeout": "30s"},
+            *([travel["listener"]] if travel else []),
+        ],
+        **({"agents": travel["agents"]} if travel else {}),
         "model_providers": [
             {
                 "model": "openai/gpt-4o-mini",
@@ -170,6 +183,30 @@ def _shots() -> list[Shot]:
         ),
         Shot("unknown model", {"model": "gpt-4o-mimi", "messages": user}),
         Shot("wrong type", {"model": "fast", "messages": user, "max_tokens": "ten"}),
+        *_agent_shots(),
+    ]
+
+
+def _agent_shots() -> list[Shot]:
+    trip = [{"role": "user", "content": "Plan a trip: fly from Oslo to Rome on Friday."}]
+    rain = [{"role": "user", "content": "Will it rain in Rome this weekend?"}]
+    return [
+        Shot(
+            "agents: trip -> flight, then weather",
+            {"model": "travel", "messages": trip},
+            target="agents",
+        ),
+        Shot(
+            "agents: default agent, streamed",
+            {"model": "travel", "messages": rain, "stream": True},
+            target="agents",
+        ),
+        Shot(
+            "agents: Anthropic Messages -> agents",
+            {"model": "travel", "max_tokens": 64, "messages": trip},
+            api="messages",
+            target="agents",
+        ),
     ]
 
 
@@ -203,14 +240,17 @@ def _answer_text(api: str, data: dict[str, Any]) -> str:
     )
 
 
-async def _send(session: aiohttp.ClientSession, base: str, shot: Shot) -> None:
+async def _send(session: aiohttp.ClientSession, bases: dict[str, str], shot: Shot) -> None:
     t0 = time.perf_counter()
+    base = bases["model"]
     headers = {"anthropic-version": "2023-06-01"} if shot.api == "messages" else {}
-    url = base + _PATHS[shot.api]
+    url = bases[shot.target] + _PATHS[shot.api]
     async with session.post(url, data=orjson.dumps(shot.body), headers=headers) as resp:
         shot.status = resp.status
         shot.provider = resp.headers.get("x-plano-provider", "-")
         shot.model = resp.headers.get("x-plano-model", "-")
+        if shot.target == "agents":
+            shot.provider, shot.model = "agents", resp.headers.get("x-plano-agents", "-")
         shot.attempts = resp.headers.get("x-plano-attempts", "-")
         shot.overhead_ms = resp.headers.get("x-plano-overhead-ms", "-")
         if shot.body.get("stream") and resp.status == 200:
@@ -227,7 +267,7 @@ async def _send(session: aiohttp.ClientSession, base: str, shot: Shot) -> None:
                 shot.text = _answer_text(shot.api, data)
         shot.latency_ms = (time.perf_counter() - t0) * 1000
         request_id = resp.headers.get("x-request-id")
-    if request_id:
+    if request_id and shot.target == "model":  # agent turns: their model calls are the cost
         await _fill_usage(session, base, request_id, shot)
 
 
@@ -281,9 +321,9 @@ def _table(shots: list[Shot]) -> Table:
 def _answers(shots: list[Shot]) -> None:
     for n, s in enumerate(shots, 1):
         if s.status < 400:
-            console.print(f"[dim]{n:>2}[/] {s.text[:100]}", soft_wrap=True)
+            console.print(f"[dim]{n:>2}[/] {escape(s.text[:100])}", soft_wrap=True)
         else:
-            console.print(f"[dim]{n:>2}[/] [red]{s.error}[/]", soft_wrap=True)
+            console.print(f"[dim]{n:>2}[/] [red]{escape(s.error or '')}[/]", soft_wrap=True)
 
 
 @contextlib.asynccontextmanager
@@ -311,58 +351,89 @@ def _write_config(raw: dict[str, Any]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _serve(config: PlanoConfig, port: int) -> AsyncIterator[str]:
+async def _serve(config: PlanoConfig, port: int, agent_port: int) -> AsyncIterator[dict[str, str]]:
+    """The model listener on ``port``; the agent listener (when the config has one) on
+    ``agent_port``, served from the same runtime (started with the model listener's app)."""
     gateway = build_gateway(config)
     runner = web.AppRunner(gateway.app(), handler_cancellation=True, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    bases = {"model": f"http://127.0.0.1:{port}"}
+    agents = next((x for x in gateway_listeners(gateway) if isinstance(x, AgentListener)), None)
+    agent_runner: web.AppRunner | None = None
     try:
-        yield f"http://127.0.0.1:{port}"
+        if agents is not None:
+            app = web.Application()
+            app.router.add_routes(agents.routes())
+            agent_runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+            await agent_runner.setup()
+            await web.TCPSite(agent_runner, "127.0.0.1", agent_port).start()
+            bases["agents"] = f"http://127.0.0.1:{agent_port}"
+        yield bases
     finally:
+        if agent_runner is not None:
+            await agent_runner.cleanup()
         await runner.cleanup()
 
 
 async def _demo(port: int, keep: bool) -> int:
-    async with _simulators() as sims:
-        raw = demo_config(sims)
+    bases: dict[str, str] = {}
+    async with _simulators() as sims, travel_agents(lambda: bases["model"]) as agent_urls:
+        port = _free_port(port)
+        agent_port = _free_port(8001 if port != 8001 else 0)
+        raw = demo_config(sims, agent_urls, agent_port)
         config, issues = check_config(raw, {**os.environ, "OPENAI_API_KEY": "sim-key"})
         if config is None:
             for i in issues:
                 console.print(f"[red]{i}[/]")
             return 1
         _write_config(raw)
-        port = _free_port(port)
-        async with _serve(config, port) as base:
+        async with _serve(config, port, agent_port) as served:
+            bases.update(served)
             console.print(
                 Panel.fit(
-                    f"Plano gateway on [bold]{base}[/] with 5 simulated providers\n"
+                    f"Plano gateway on [bold]{bases['model']}[/] with 5 simulated providers\n"
+                    f"agent listener [bold]{AGENT_LISTENER}[/] on [bold]{bases['agents']}[/]: "
+                    "the travel assistant (flight and weather agents)\n"
                     "config: .plano/demo-config.yaml (an ordinary Plano config)",
                     title="plano demo",
                 )
             )
-            shots = _shots()
-            async with aiohttp.ClientSession() as session:
-                for shot in shots:
-                    await _send(session, base, shot)
-                console.print(_table(shots))
-                _answers(shots)
-                async with session.get(f"{base}/plano/v1/usage") as resp:
-                    totals = orjson.loads(await resp.read())["totals"]
-            console.print(
-                f"totals: {totals['requests']} requests, {totals['errors']} errors, "
-                f"{totals['input_tokens']} in / {totals['output_tokens']} out tokens, "
-                f"${float(totals['cost_usd']):.6f}"
-            )
+            await _traffic(bases)
             if keep:
-                console.print(
-                    f"\nserving until Ctrl-C. try:\n  curl -s {base}/v1/chat/completions "
-                    "-H 'content-type: application/json' "
-                    '-d \'{"model":"fast","messages":[{"role":"user","content":"hi"}]}\'\n'
-                    f"  curl -s {base}/plano/v1/usage"
-                )
+                _try_it(bases)
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.Event().wait()
     return 0
+
+
+async def _traffic(bases: dict[str, str]) -> None:
+    shots = _shots()
+    async with aiohttp.ClientSession() as session:
+        for shot in shots:
+            await _send(session, bases, shot)
+        console.print(_table(shots))
+        _answers(shots)
+        async with session.get(f"{bases['model']}/plano/v1/usage") as resp:
+            totals = orjson.loads(await resp.read())["totals"]
+    console.print(
+        f"totals: {totals['requests']} requests (agent turns and the model calls their agents "
+        f"made included), {totals['errors']} errors, "
+        f"{totals['input_tokens']} in / {totals['output_tokens']} out tokens, "
+        f"${float(totals['cost_usd']):.6f}"
+    )
+
+
+def _try_it(bases: dict[str, str]) -> None:
+    base, agents = bases["model"], bases["agents"]
+    console.print(
+        f"\nserving until Ctrl-C. try:\n  curl -s {base}/v1/chat/completions "
+        "-H 'content-type: application/json' "
+        '-d \'{"model":"fast","messages":[{"role":"user","content":"hi"}]}\'\n'
+        f"  curl -s {agents}/v1/chat/completions -H 'content-type: application/json' "
+        '-d \'{"messages":[{"role":"user","content":"a trip to Rome by plane"}]}\'\n'
+        f"  curl -s '{base}/plano/v1/usage?group_by=agent,route'"
+    )
 
 
 def run_demo(port: int = 12000, keep: bool = False) -> int:

@@ -23,12 +23,9 @@ def _unsupported(data: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("agents", [{"id": "a", "url": "http://a"}]),
         ("endpoints", {"api": {"endpoint": "api:80"}}),
         ("prompt_targets", [{"name": "t", "description": "d"}]),
-        ("model_metrics_sources", [{"type": "cost", "provider": "digitalocean"}]),
         ("prompt_caching", {"enabled": True}),
-        ("tracing", {"random_sampling": 10}),
         ("system_prompt", "be nice"),
         ("mode", "llm"),
         ("prompt_guards", {"input_guards": {"jailbreak": {"on_exception": {"message": "no"}}}}),
@@ -55,9 +52,10 @@ def test_overrides_except_upstream_connect_timeout(base: dict[str, Any]) -> None
     base["overrides"] = {
         "upstream_connect_timeout": "3s",
         "llm_routing_model": "router",
-        "disable_signals": True,
+        "disable_signals": True,  # supported: agentic signals (docs/signals.md)
+        "prompt_target_intent_matching_threshold": 0.5,
     }
-    assert _unsupported(base) == ["overrides.disable_signals"]
+    assert _unsupported(base) == ["overrides.prompt_target_intent_matching_threshold"]
 
 
 def test_overrides_with_only_connect_timeout_is_supported(base: dict[str, Any]) -> None:
@@ -66,11 +64,12 @@ def test_overrides_with_only_connect_timeout_is_supported(base: dict[str, Any]) 
 
 
 def test_agent_and_prompt_listeners(base: dict[str, Any]) -> None:
+    base["agents"] = [{"id": "x", "url": "http://127.0.0.1:9"}]
     base["listeners"] += [
         {"type": "agent", "name": "a", "port": 8001, "agents": [{"id": "x", "description": "y"}]},
         {"type": "prompt", "name": "p", "port": 10000},
     ]
-    assert _unsupported(base) == ["listeners[1]", "listeners[2]"]
+    assert _unsupported(base) == ["listeners[2]"]  # agent listeners: docs/agents.md
 
 
 def test_model_listener_filters_are_supported_the_router_is_not(base: dict[str, Any]) -> None:
@@ -84,11 +83,12 @@ def test_model_listener_filters_are_supported_the_router_is_not(base: dict[str, 
     assert _unsupported(base) == ["listeners[0].router"]
 
 
-def test_agent_listener_filters_stay_unsupported(base: dict[str, Any]) -> None:
+def test_agent_listener_filters_are_supported(base: dict[str, Any]) -> None:
+    base["agents"] = [{"id": "x", "url": "http://127.0.0.1:9"}]
     base["filters"] = [{"id": "pii", "url": "http://127.0.0.1:9000"}]
     agent = {"id": "x", "description": "y", "input_filters": ["pii"]}
     base["listeners"].append({"type": "agent", "name": "a", "port": 8001, "agents": [agent]})
-    assert _unsupported(base) == ["listeners[1]"]
+    assert _unsupported(base) == []
 
 
 def test_legacy_ingress_listener(base: dict[str, Any]) -> None:
@@ -126,35 +126,35 @@ def test_table_is_data_removing_a_row_stops_the_report(
     import plano.config.unsupported as unsupported
 
     table = dict(unsupported.UNSUPPORTED)
-    del table["tracing"]
+    del table["prompt_caching"]
     monkeypatch.setattr(unsupported, "UNSUPPORTED", table)
-    issues = find_unsupported({"tracing": {"random_sampling": 5}, "agents": [{"id": "a"}]})
-    assert issues == [ConfigIssue("agents", "accepted, not supported yet", "unsupported")]
+    issues = find_unsupported({"prompt_caching": {"enabled": True}, "endpoints": {"a": {}}})
+    assert issues == [ConfigIssue("endpoints", "accepted, not supported yet", "unsupported")]
 
 
 def test_table_lists_every_unsupported_plano_section() -> None:
     for key in (
-        "agents",
         "endpoints",
         "prompt_targets",
-        "model_metrics_sources",
         "routing",
         "prompt_caching",
-        "tracing",
         "overrides",
+        "tracing.exporters",
     ):
         assert UNSUPPORTED[key] is True
+    assert "tracing" not in UNSUPPORTED  # tracing works; only its extra exporters do not
     assert UNSUPPORTED["overrides.upstream_connect_timeout"] is False
     assert "routing_preferences" not in UNSUPPORTED
+    assert "model_metrics_sources" not in UNSUPPORTED  # routing reads them (model-metrics.md)
     assert "filters" not in UNSUPPORTED
 
 
 def test_unsupported_is_reported_even_with_warnings(base: dict[str, Any]) -> None:
-    base["tracing"] = {"opentracing_grpc_endpoint": "$OTEL"}
+    base["tracing"] = {"opentracing_grpc_endpoint": "$OTEL", "exporters": [{"type": "posthog"}]}
     _, issues = check_config(base, {})
     assert [(issue.severity, str(issue)) for issue in issues] == [
         ("warning", "tracing.opentracing_grpc_endpoint: environment variable OTEL is not set"),
-        ("unsupported", "tracing: accepted, not supported yet"),
+        ("unsupported", "tracing.exporters: accepted, not supported yet"),
     ]
 
 

@@ -73,13 +73,15 @@ def test_admin_port_gives_admin_routes_their_own_listener() -> None:
 def test_listener_plan_overrides_and_unsupported_kinds() -> None:
     raw = raw_config("http://127.0.0.1:9", gateway={"admin_port": 12001})
     raw["listeners"].append({"type": "agent", "name": "agents", "port": 8001})
+    raw["listeners"].append({"type": "prompt", "name": "prompts", "port": 10000})
     config = load(raw)
     specs = plan_listeners(config, "0.0.0.0", 13000)
     assert [(s.name, s.host, s.port) for s in specs] == [
         ("llm", "0.0.0.0", 13000),
+        ("agents", "127.0.0.1", 8001),  # agent listeners: docs/agents.md
         ("admin", "0.0.0.0", 12001),  # the admin listener binds the model listener's address
     ]
-    assert not_served(config) == ["agents (agent, port 8001)"]
+    assert not_served(config) == ["prompts (prompt, port 10000)"]
 
 
 def test_breaker_latency_and_pins_survive_a_reload_for_deployments_that_still_exist() -> None:

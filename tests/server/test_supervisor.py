@@ -114,3 +114,51 @@ def test_signals_sent_before_a_child_handles_them_are_kept() -> None:
     )
     assert r.returncode == 0, r.stderr
     assert f"pending [{int(signal.SIGHUP)}]" in r.stdout
+
+
+def test_an_agent_child_crash_loop_gives_up_on_it_and_the_rest_stay() -> None:
+    r = run(
+        """
+        events = []
+
+        def steady(ctx):
+            seen = []
+            signal.signal(signal.SIGTERM, lambda *a: seen.append("term"))
+            ctx.notify("ready")
+            while not seen:
+                time.sleep(0.01)
+            return 0
+
+        def stubborn(ctx):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while True:
+                time.sleep(0.05)
+
+        def on_child(name, event, pid, detail):
+            events.append((name, event))
+            if (name, event) == ("agent", "crash-loop"):
+                os.kill(os.getpid(), signal.SIGTERM)  # stop once it gave up
+
+        sup = Supervisor(
+            [
+                Child("worker", steady),
+                Child("agent", lambda ctx: 3, policy=fast, crash_loop="give-up",
+                      reports_ready=False),
+                Child("stubborn", stubborn, reports_ready=False, stop_timeout=0.2),
+            ],
+            drain_timeout=30,
+            on_child=on_child,
+        )
+        started = time.monotonic()
+        code = sup.run()
+        print(code, round(time.monotonic() - started, 1), events)
+        """
+    )
+    code, took, events = r.stdout.split(" ", 2)
+    assert code == "0", r.stderr
+    assert float(took) < 5  # the stubborn child's own stop_timeout, not the 30 s drain
+    assert "agent (pid" in r.stderr and "crash loop; leaving it down" in r.stderr
+    assert "stubborn (pid" in r.stderr and "did not stop in time; killing it" in r.stderr
+    assert events.count("('agent', 'restarting')") == 3
+    assert "('agent', 'crash-loop')" in events and "('worker', 'stopped')" in events
+    assert "('stubborn', 'stopped')" in events

@@ -19,7 +19,7 @@ from plano.core.model import ChatRequest, Usage, text_size
 from plano.pipeline.context import ANONYMOUS, RequestContext
 from plano.pipeline.filters import Filter
 
-__all__ = ["COUNT_INPUT_BELOW", "AccountingFilter"]
+__all__ = ["COUNT_INPUT_BELOW", "AccountingFilter", "attribution"]
 
 #: Prompts of up to this much text are tokenized when the provider reported no input usage.
 COUNT_INPUT_BELOW = 32 * 1024
@@ -29,6 +29,26 @@ def _capped(name: str, limit: int = 200) -> str:
     """A client-chosen name as the ledger and the access log keep it (a 9 MB "model" must
     not become a 9 MB log line)."""
     return name if len(name) <= limit else f"{name[:limit]}...({len(name)} chars)"
+
+
+def attribution(ctx: RequestContext) -> dict[str, str | None]:
+    """Who and what a request's cost is for: the virtual key's id and its principal's user,
+    team and tenant, the agent, the route, the trace (``plano cost``'s groups)."""
+    p = ctx.principal
+    key = p.key.id if p.key is not None else None
+
+    def cap(v: str | None) -> str | None:
+        return None if v is None else _capped(v)
+
+    return {
+        "key_id": cap(key),
+        "user_id": cap(p.user),
+        "team": cap(p.team),
+        "tenant": cap(p.tenant),
+        "agent": cap(ctx.agent_id),
+        "route": cap(ctx.route),
+        "trace_id": ctx.trace.trace_id,
+    }
 
 
 class AccountingFilter(Filter):
@@ -123,6 +143,7 @@ class AccountingFilter(Filter):
                 error=ctx.error.metric_label if ctx.error is not None else None,
                 principal=None if ctx.principal is ANONYMOUS else ctx.principal.id,
                 session=ctx.session_id,
+                **attribution(ctx),
             )
         )
 

@@ -28,6 +28,7 @@ from plano.store.writer import BatchWriter
 __all__ = ["Ledger", "UsageRecord", "UsageSink", "stderr_sink"]
 
 access_log = logging.getLogger("plano.access")
+_OPTIONAL = ("session", "key_id", "user_id", "team", "tenant", "agent", "route", "trace_id")
 
 
 @dataclass(slots=True)
@@ -49,6 +50,15 @@ class UsageRecord:
     error: str | None = None
     principal: str | None = None
     session: str | None = None
+    #: Cost attribution: the virtual key's id and its principal's user, team and tenant; the
+    #: agent; the routing rule or route; the trace.
+    key_id: str | None = None
+    user_id: str | None = None
+    team: str | None = None
+    tenant: str | None = None
+    agent: str | None = None
+    route: str | None = None
+    trace_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         u = self.usage
@@ -75,8 +85,11 @@ class UsageRecord:
             "error": self.error,
             "principal": self.principal,
         }
-        if self.session is not None:  # the access log's lines keep their keys otherwise
-            out["session"] = self.session
+        # Only what a record carries: the access log's lines keep their keys otherwise.
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
 
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from plano.config.agent_checks import check_agents
+from plano.config.agent_run_checks import check_agent_runs
 from plano.config.auth_checks import check_auth
 from plano.config.issues import ConfigIssue, did_you_mean, format_path
 from plano.config.limit_checks import check_limits
+from plano.config.model_metrics_checks import check_metric_sources
 from plano.config.names import ModelNames, config_names
+from plano.config.offline_checks import check_offline
 from plano.config.routing_checks import check_routing
 from plano.config.schema import Listener, ModelProvider, PlanoConfig
 from plano.providers.table import INTERFACES, KNOWN_PROVIDERS, ProviderSpec, resolve_spec
@@ -56,9 +60,13 @@ def check_semantics(config: PlanoConfig) -> list[ConfigIssue]:
     issues += _check_routes(config, names)
     issues += _check_listeners(config)
     issues += _check_filter_ids(config)
+    issues += check_agents(config)
     issues += check_routing(config, names)
     issues += check_auth(config, names)
     issues += check_limits(config, names)
+    issues += check_agent_runs(config)
+    issues += check_metric_sources(config)
+    issues += check_offline(config)
     return issues
 
 
@@ -234,6 +242,11 @@ def _check_listeners(config: PlanoConfig) -> list[ConfigIssue]:
                 f"port {admin} is already used by {_describe_listener(taken)}",
             )
         )
+    metrics = config.metrics.port
+    clash = next((s for s in config.listeners if s.port == metrics), None)
+    if metrics is not None and (clash is not None or metrics == admin):
+        used = _describe_listener(clash) if clash is not None else "gateway.admin_port"
+        issues.append(ConfigIssue("metrics.port", f"port {metrics} is already used by {used}"))
     return issues
 
 

@@ -27,7 +27,9 @@ __all__ = [
     "issues_from_validation",
 ]
 
-Severity: TypeAlias = Literal["error", "warning", "unsupported"]
+#: ``offline``: accepted and served, but what the key names is on the internet; the message
+#: says what happens without it.
+Severity: TypeAlias = Literal["error", "warning", "offline", "unsupported"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from plano.config.env import expand_env
 from plano.config.issues import ConfigIssue, issues_from_validation
 from plano.config.policy_checks import load_policies
 from plano.config.schema import PlanoConfig
+from plano.config.tls_checks import check_tls
 from plano.config.unsupported import find_unsupported
 from plano.errors import ConfigError
 
@@ -47,7 +48,7 @@ MAX_ALIASES = 10_000
 #: a few hundred bytes whose aliases expand to 10**9 values.
 MAX_VALUES = 1_000_000
 
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "unsupported": 2}
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "offline": 2, "unsupported": 3}
 _TOO_DEEP = f"the YAML nests deeper than {MAX_DEPTH} levels"
 
 
@@ -256,6 +257,9 @@ def check_config(
     loaded, policy_issues = load_policies(config, base or Path.cwd())
     config.attach_policies(loaded)
     issues += policy_issues
+    material, tls_issues = check_tls(config, base or Path.cwd())
+    config.attach_tls(material)
+    issues += tls_issues
     issues += find_unsupported(expanded)
     issues = _ordered(issues)
     if any(issue.severity == "error" for issue in issues):

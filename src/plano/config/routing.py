@@ -37,13 +37,16 @@ __all__ = [
     "Strategy",
 ]
 
-Strategy: TypeAlias = Literal["weighted", "round_robin", "least_busy", "lowest_latency", "cheapest"]
+Strategy: TypeAlias = Literal[
+    "weighted", "round_robin", "least_busy", "lowest_latency", "cheapest", "lowest_metric"
+]
 STRATEGIES: tuple[str, ...] = (
     "weighted",
     "round_robin",
     "least_busy",
     "lowest_latency",
     "cheapest",
+    "lowest_metric",
 )
 StrList: TypeAlias = list[str]
 
@@ -64,7 +67,13 @@ class ModelPool(ConfigModel):
     strategy: Strategy = Field(
         default="weighted",
         description="How to order the deployments for each request: weighted, round_robin, "
-        "least_busy (fewest in flight), lowest_latency (moving averages), cheapest.",
+        "least_busy (fewest in flight), lowest_latency (moving averages), cheapest, "
+        "lowest_metric (a custom model_metrics_sources value, named by `metric`).",
+    )
+    metric: str | None = Field(
+        default=None,
+        description="For lowest_metric: the custom model_metrics_sources name to order by "
+        "(lowest first; deployments without a value last).",
     )
     deployments: list[PoolMember] = Field(
         min_length=1,

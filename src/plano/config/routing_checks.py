@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from plano.config.issues import ConfigIssue, did_you_mean, format_path
 from plano.config.names import ModelNames, config_names
+from plano.config.offline_checks import hosted_router
 from plano.config.schema import ModelProvider, PlanoConfig
 
 __all__ = ["check_routing", "router_model"]
@@ -166,7 +167,12 @@ def _check_router(config: PlanoConfig, names: _Names) -> list[ConfigIssue]:
                 "overrides.llm_routing_model)",
             )
         )
-    if model is not None and (pref.type or "llm") == "llm" and not names.resolves(model):
+    if (
+        model is not None
+        and (pref.type or "llm") == "llm"
+        and not names.resolves(model)
+        and not hosted_router(model, names.models)  # an offline note (offline_checks.py)
+    ):
         issues.append(names.issue(_router_model_path(config), model))
     if "preference_router" in config.model_fields_set and not routes:
         issues.append(

@@ -26,9 +26,12 @@ from pydantic import (
     model_validator,
 )
 
+from plano.config.agent_run import PubSubSettings
+from plano.config.agents import Orchestration
 from plano.config.auth import AuthSettings
 from plano.config.filters import FilterSpec
 from plano.config.limits import Budget, RateLimitRule
+from plano.config.metrics import MetricsSettings
 from plano.config.policies import LoadedPolicy, PolicyEntry, ToolRule
 from plano.config.routing import (
     Fallback,
@@ -50,8 +53,9 @@ from plano.config.sections import (
     RoutingPreference,
     State,
     StateStorage,
-    Tracing,
 )
+from plano.config.tls import ListenerTLS, TLSMaterial, UpstreamTLS
+from plano.config.tracing import Tracing
 from plano.config.units import ByteSize, Duration
 
 __all__ = [
@@ -94,6 +98,20 @@ class ListenerAgent(ConfigModel):
     input_filters: list[str] = Field(
         default_factory=list, description="Filter ids run on requests before this agent."
     )
+    timeout: Duration | None = Field(
+        default=None, description="Time limit of a call to this agent (ours)."
+    )
+
+    filter_chain: list[str] | None = Field(
+        default=None, description="Plano's earlier name for input_filters (deprecated)."
+    )
+
+    @model_validator(mode="after")
+    def _old_filter_chain(self) -> ListenerAgent:
+        # Plano now rejects the old name; we accept it (plano validate warns).
+        if self.filter_chain and not self.input_filters:
+            self.input_filters = list(self.filter_chain)
+        return self
 
 
 class Listener(ConfigModel):
@@ -132,6 +150,15 @@ class Listener(ConfigModel):
     )
     agents: list[ListenerAgent] = Field(
         default_factory=list, description="Agents reachable through an agent listener."
+    )
+    tls: ListenerTLS | None = Field(
+        default=None,
+        description="Serve HTTPS: certificate, key and, for mutual TLS, a client CA "
+        "(Plano-for-Python's key; docs/deploy.md).",
+    )
+    orchestration: Orchestration | None = Field(
+        default=None,
+        description="Agent listeners: chooser, parallel runs, time limits, sessions (ours).",
     )
 
     _source: str = PrivateAttr(default="")
@@ -248,6 +275,11 @@ class ModelProvider(ConfigModel):
         default_factory=list,
         description="Deprecated inline routes; use the top-level routing_preferences.",
     )
+    tls: UpstreamTLS | None = Field(
+        default=None,
+        description="CA bundle and client certificate for an https base_url "
+        "(Plano-for-Python's key).",
+    )
 
     _source: str = PrivateAttr(default="")
 
@@ -329,6 +361,11 @@ class GatewaySettings(ConfigModel):
         description="Port of an admin listener (/plano/v1/*, /healthz, /readyz) on the model "
         "listener's address; null serves the admin endpoints on the model listener.",
     )
+    admin_tls: ListenerTLS | None = Field(
+        default=None,
+        description="HTTPS for the admin listener (admin_port); unset, it uses the first "
+        "model listener's tls. A client_ca_file here asks admin clients for a certificate.",
+    )
     admin_key: str | None = Field(
         default=None,
         description="Key for the admin endpoints under /plano/ (Authorization: Bearer or "
@@ -358,6 +395,16 @@ class GatewaySettings(ConfigModel):
     max_connections_per_client: int = Field(
         default=1024, ge=0, description="Open connections per client address; 0: no limit."
     )
+
+    @field_validator("admin_key")
+    @classmethod
+    def _sendable_key(cls, value: str | None) -> str | None:
+        # It travels in a header: a key no client can send would lock the admin API.
+        if value is not None and not (value.isascii() and value.isprintable() and value.strip()):
+            raise ValueError("admin_key must be printable ASCII (it is sent in an HTTP header)")
+        if value is not None and value != value.strip():
+            raise ValueError("admin_key must not start or end with spaces")
+        return value
 
 
 class PlanoConfig(ConfigModel):
@@ -421,6 +468,11 @@ class PlanoConfig(ConfigModel):
         default_factory=State, description="Where shared state lives (Plano-for-Python's key)."
     )
     tracing: Tracing | None = Field(default=None, description="OpenTelemetry tracing.")
+    metrics: MetricsSettings = Field(
+        default_factory=MetricsSettings,
+        description="Prometheus metrics and the metrics summary (Plano-for-Python's key; "
+        "docs/metrics.md).",
+    )
     system_prompt: str | None = Field(default=None, description="Default system prompt.")
     mode: Literal["llm", "prompt"] | None = Field(default=None, description="Plano gateway mode.")
     prompt_guards: dict[str, Any] | None = Field(
@@ -459,6 +511,11 @@ class PlanoConfig(ConfigModel):
         description="Allow/deny lists of tools per key, user, team, tenant, agent or listener, "
         "on offered tools and on tool calls (docs/policies.md).",
     )
+    pubsub: PubSubSettings | None = Field(
+        default=None,
+        description="Topics agents publish and subscribe to: who may do what "
+        "(Plano-for-Python's section; docs/pubsub.md).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -471,6 +528,8 @@ class PlanoConfig(ConfigModel):
     _used_llm_providers: bool = PrivateAttr(default=False)
     #: The policies' text as validated (``plano.config.policy_checks``), read once per load.
     _loaded_policies: tuple[LoadedPolicy, ...] | None = PrivateAttr(default=None)
+    #: The TLS contexts built when the config was checked (``plano.config.tls_checks``).
+    _tls: TLSMaterial | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _normalise(self) -> PlanoConfig:
@@ -505,6 +564,14 @@ class PlanoConfig(ConfigModel):
 
     def attach_policies(self, loaded: tuple[LoadedPolicy, ...]) -> None:
         self._loaded_policies = loaded
+
+    @property
+    def tls_material(self) -> TLSMaterial | None:
+        """The TLS contexts built when the config was checked (``None``: not yet)."""
+        return self._tls
+
+    def attach_tls(self, material: TLSMaterial) -> None:
+        self._tls = material
 
     @property
     def model_listener(self) -> Listener:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from plano.config.agent_run import AgentRun, AgentSubscription
 from plano.config.units import Duration
 
 __all__ = [
@@ -32,9 +33,7 @@ __all__ = [
     "RoutingPreference",
     "SelectionPolicy",
     "SessionCache",
-    "SpanAttributes",
     "StateStorage",
-    "Tracing",
 ]
 
 
@@ -71,27 +70,59 @@ class RoutingPreference(ConfigModel):
 
 
 class MetricsSource(ConfigModel):
-    """A cost (DigitalOcean catalogue) or latency (Prometheus query) feed for ``prefer``."""
+    """A feed of per-model values for routing (``docs/model-metrics.md``): Plano's ``cost``
+    (a pricing catalogue: digitalocean or models.dev) and ``latency`` (a Prometheus query),
+    and our ``custom`` (any Prometheus query, named, for pool strategy ``lowest_metric``)."""
 
-    type: Literal["cost", "latency"] = Field(description="Which metric this source provides.")
-    provider: Literal["digitalocean", "prometheus"] = Field(
-        description="Where the metric comes from: digitalocean (cost) or prometheus (latency)."
+    type: Literal["cost", "latency", "custom"] = Field(
+        description="Which metric this source provides: cost, latency, or custom (ours)."
+    )
+    provider: Literal["digitalocean", "models.dev", "prometheus"] = Field(
+        description="Where the values come from: a pricing catalogue (digitalocean, "
+        "models.dev; cost) or a Prometheus query (latency, custom)."
+    )
+    name: str | None = Field(
+        default=None,
+        description="The metric's name (custom sources; pools name it in `metric`).",
     )
     refresh_interval: int | None = Field(
-        default=None, ge=1, description="Seconds between refreshes."
+        default=None, ge=1, description="Seconds between refreshes (default 60; cost 3600)."
     )
-    url: str | None = Field(default=None, description="Prometheus URL (latency sources).")
-    query: str | None = Field(default=None, description="PromQL query (latency sources).")
+    url: str | None = Field(
+        default=None,
+        description="Prometheus base URL, or a pricing catalogue URL (without one, a "
+        "catalogue source uses the bundled offline prices).",
+    )
+    query: str | None = Field(default=None, description="PromQL query (prometheus sources).")
+    label: str = Field(
+        default="model_name",
+        description="The Prometheus label naming the model in each sample (ours).",
+    )
+    timeout: float = Field(
+        default=5.0, gt=0, le=120, description="Seconds one fetch may take (ours)."
+    )
     model_aliases: dict[str, str] = Field(
         default_factory=dict,
         description="Maps catalogue model keys to the model names used in routing_preferences.",
     )
 
     @model_validator(mode="after")
-    def _latency_needs_query(self) -> MetricsSource:
-        if self.type == "latency" and (self.url is None or self.query is None):
-            raise ValueError("a latency source needs both url and query")
+    def _shape(self) -> MetricsSource:
+        prometheus = self.provider == "prometheus"
+        if self.type == "cost" and prometheus:
+            raise ValueError("a cost source's provider is digitalocean or models.dev")
+        if self.type != "cost" and not prometheus:
+            raise ValueError(f"a {self.type} source's provider is prometheus")
+        if prometheus and (self.url is None or self.query is None):
+            raise ValueError(f"a {self.type} source needs both url and query")
+        if self.type == "custom" and not self.name:
+            raise ValueError("a custom source needs a name")
         return self
+
+    @property
+    def key(self) -> str:
+        """What routing calls this source's values: cost, latency, or the custom name."""
+        return self.name if self.type == "custom" and self.name else self.type
 
 
 class SessionCache(ConfigModel):
@@ -147,6 +178,31 @@ class PromptCaching(ConfigModel):
 class Agent(ConfigModel):
     id: str = Field(description="Agent id, referenced by agent listeners.")
     url: str = Field(description="URL of the agent's OpenAI-compatible chat completions server.")
+    run: AgentRun | None = Field(
+        default=None,
+        description="How plano up runs and health-checks it (Plano-for-Python's key; "
+        "docs/agent-lifecycle.md).",
+    )
+    subscriptions: list[AgentSubscription] = Field(
+        default_factory=list,
+        description="Topics pushed to the agent (Plano-for-Python's key; docs/pubsub.md).",
+    )
+    api: Literal["openai_chat", "anthropic_messages", "openai_responses"] = Field(
+        default="openai_chat",
+        description="The API the agent speaks (ours): requests are translated to it and its "
+        "answers back to the client's.",
+    )
+    type: Literal["http", "mcp"] = Field(
+        default="http",
+        description="`mcp`: an MCP tool server (streamable HTTP at `url`, `/mcp` when it has no "
+        "path), called through the agent listener at `/mcp/{id}` with tool-use policies "
+        "applied (docs/agents.md); `http` (default): a chat agent.",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Headers sent to the agent or MCP server with every call (its own "
+        "credentials, e.g. `Authorization: Bearer $TOOLS_TOKEN`); never logged.",
+    )
 
 
 class Endpoint(ConfigModel):
@@ -265,31 +321,6 @@ class StateStorage(ConfigModel):
         if self.type == "postgres" and not self.connection_string:
             raise ValueError("state_storage of type postgres needs a connection_string")
         return self
-
-
-class SpanAttributes(ConfigModel):
-    header_prefixes: list[str] = Field(
-        default_factory=list, description="Request headers with these prefixes become attributes."
-    )
-    static: dict[str, str] = Field(
-        default_factory=dict, description="Attributes added to every span."
-    )
-
-
-class Tracing(ConfigModel):
-    random_sampling: int = Field(
-        default=0, ge=0, le=100, description="Percentage of requests traced."
-    )
-    trace_arch_internal: bool = Field(default=False, description="Trace Plano's internal calls.")
-    opentracing_grpc_endpoint: str = Field(
-        default="http://localhost:4317", description="OTLP gRPC collector."
-    )
-    span_attributes: SpanAttributes | None = Field(
-        default=None, description="Extra span attributes."
-    )
-    exporters: list[dict[str, Any]] = Field(
-        default_factory=list, description="Additional exporters (e.g. posthog)."
-    )
 
 
 class StateWriter(ConfigModel):

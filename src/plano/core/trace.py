@@ -71,9 +71,10 @@ class TraceContext:
         state = tracestate if tracestate and len(tracestate) <= 512 else None
         return cls(trace_id, new_span_id(), parent_id, sampled, state)
 
-    def child(self) -> TraceContext:
-        """The context of a call this hop makes."""
-        return TraceContext(self.trace_id, new_span_id(), self.span_id, self.sampled, self.state)
+    def child(self, span_id: str | None = None) -> TraceContext:
+        """The context of a call this hop makes (``span_id``: one already chosen for it)."""
+        sid = span_id or new_span_id()
+        return TraceContext(self.trace_id, sid, self.span_id, self.sampled, self.state)
 
     def traceparent(self) -> str:
         return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from plano.core.trace import new_span_id
 from plano.filters.errors import FilterFailed, FilterTimeout
 from plano.pipeline.context import RequestContext
 
@@ -43,6 +44,7 @@ CREDENTIAL_HEADERS = frozenset(
         "api-key",
         "x-goog-api-key",
         "cookie",
+        "x-plano-key",  # the client's Plano virtual key (filters/auth.py reads it first)
     }
 )
 #: Set by Plano for the filter call (or meaningless to it), never copied from the client.
@@ -82,7 +84,11 @@ def filter_headers(ctx: RequestContext, filter_id: str, *, forward_auth: bool) -
         if low in CREDENTIAL_HEADERS and not forward_auth:
             continue
         out[low] = f"{out[low]}, {value}" if low in out else value
-    span = ctx.trace.child()
+    # A traced request's filter span: named here, the chain records it for this call.
+    marks = ctx.spans
+    if marks is not None and marks.active is None:
+        marks.active = new_span_id()
+    span = ctx.trace.child(marks.active if marks is not None else None)
     out["traceparent"] = span.traceparent()
     if span.state:
         out["tracestate"] = span.state

@@ -99,7 +99,11 @@ class InjectionModel:
             if entry is None:
                 continue
             idf, weight = entry
-            tf = 1.0 + log(n) if n > 1 else 1.0
+            if n == 1:  # most terms: tf = 1.0, the same sums with fewer operations
+                sq += idf * idf
+                dot += weight
+                continue
+            tf = 1.0 + log(n)
             value = tf * idf
             sq += value * value
             dot += tf * weight

@@ -19,11 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from plano.guard.injection_features import normalize
 
-__all__ = ["RULES", "Part", "Rule", "match_rules"]
+__all__ = ["RULES", "Part", "Rule", "match_rules", "presence"]
 
 #: Base64 runs decoded per text, and the longest decoded.
 MAX_BLOBS = 4
@@ -56,12 +57,19 @@ class Part:
     pattern: re.Pattern[str]
     needles: tuple[tuple[str, ...], ...]
 
-    def used(self, text: str) -> bool:
+    def used(self, text: str, has: Mapping[str, bool] | None = None) -> bool:
         """Whether it matches ``text`` other than as a quotation: a match with a quote mark
         right before and right after it (``what is an 'ignore previous instructions'
-        attack?``) is a mention, not an attack."""
-        if not all(any(n in text for n in group) for group in self.needles):
-            return False
+        attack?``) is a mention, not an attack. ``has``: whether ``text`` contains a needle
+        (:func:`presence`, shared by every part, so each needle is looked for once)."""
+        if has is None:
+            has = presence(text)
+        for group in self.needles:  # plain loops: generators cost more than the lookups
+            for n in group:
+                if has[n]:
+                    break
+            else:
+                return False
         for m in self.pattern.finditer(text):
             start, end = m.span()
             before = text[start - 1] if start else ""
@@ -78,9 +86,35 @@ class Rule:
     about: str
     parts: tuple[Part, ...]
 
-    def matches(self, text: str) -> bool:
+    def matches(self, text: str, has: Mapping[str, bool] | None = None) -> bool:
         """Whether any part matches normalized ``text``."""
-        return any(p.used(text) for p in self.parts)
+        if has is None:
+            has = presence(text)
+        return any(p.used(text, has) for p in self.parts)
+
+
+class _Lazy(dict[str, bool]):
+    """Whether the text contains a needle, looked for on first use (the parts of a rule
+    share most of their needles, and a part stops at its first missing group)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, needle: str) -> bool:
+        found = needle in self.text
+        self[needle] = found
+        return found
+
+
+def presence(text: str) -> Mapping[str, bool]:
+    """Whether ``text`` contains each rule needle: all looked for at once in a short text
+    (one comprehension costs less than a lookup at a time), on demand in a longer one."""
+    if len(text) <= _EAGER:
+        return {n: n in text for n in _NEEDLES}
+    return _Lazy(text)
 
 
 def _part(needles: str, pattern: str) -> Part:
@@ -286,6 +320,9 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+#: Every needle of every part, and the longest text they are all looked for at once in.
+_NEEDLES = tuple(sorted({n for r in RULES for p in r.parts for g in p.needles for n in g}))
+_EAGER = 256
 _QUOTES = frozenset("'\"`\u2018\u2019\u201c\u201d")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 
@@ -315,10 +352,12 @@ def match_rules(text: str) -> list[str]:
     """The names of the rules ``text`` matches, in :data:`RULES` order; ``base64_payload``
     when a base64 run decodes to text that matches one."""
     norm = normalize(text)
-    found = [r.name for r in RULES if r.matches(norm)]
+    has = presence(norm)
+    found = [r.name for r in RULES if r.matches(norm, has)]
     for said in _decoded(text):
         inner = normalize(said)
-        if any(r.matches(inner) for r in RULES):
+        inner_has = presence(inner)
+        if any(r.matches(inner, inner_has) for r in RULES):
             found.append("base64_payload")
             break
     return found

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from plano.core.model import ChatRequest, Usage
 from plano.core.trace import TraceContext
+from plano.pipeline.marks import TraceMarks
 
 if TYPE_CHECKING:
     from plano.errors import PlanoError
@@ -207,6 +208,8 @@ class RequestContext:
     committed: bool = False
     #: Scratch space for filters, keyed by filter name. The core keeps nothing here.
     state: dict[str, Any] = field(default_factory=dict)
+    #: The trace's marks when the tracer sampled this request (shared by its hops), else None.
+    spans: TraceMarks | None = field(default=None, repr=False)
 
     def child(
         self,
@@ -219,7 +222,7 @@ class RequestContext:
     ) -> RequestContext:
         """The context of a call this hop makes (to an agent, a model, a tool or a filter):
         a new span in the same trace, the same principal, session and labels."""
-        return RequestContext(
+        made = RequestContext(
             request_id,
             shape or self.shape,
             self.headers,
@@ -232,7 +235,11 @@ class RequestContext:
             session_id=self.session_id,
             agent_id=agent_id if agent_id is not None else self.agent_id,
             labels=dict(self.labels),
+            spans=self.spans,
         )
+        if self.spans is not None:  # the hop becomes a span of this trace (plano.observe)
+            self.spans.hops.append(made)
+        return made
 
     @property
     def stream(self) -> bool:

@@ -29,7 +29,7 @@ class ResponsesCodec:
     ) -> UpstreamRequest:
         headers = {"content-type": "application/json", **dict(dep.headers)}
         headers.update(auth_headers(dep, client_headers))
-        url = join_url(dep.base_url, "/v1/responses")
+        url = join_url(dep.base_url, dep.spec.responses_path)
         same = unchanged_body(req, openai_responses.SHAPE, dep.model_id)
         if same is not None:
             return UpstreamRequest(url, headers, same)

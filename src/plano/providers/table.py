@@ -41,6 +41,16 @@ class ProviderSpec:
     #: Name of the output-token limit for requests translated from other shapes: OpenAI's
     #: reasoning models reject ``max_tokens`` and take only ``max_completion_tokens``.
     max_tokens_param: str = "max_tokens"
+    #: Path of the Responses endpoint under ``base_url`` (ChatGPT's backend has no ``/v1``).
+    responses_path: str = "/v1/responses"
+    #: Headers every request to this provider carries (an entry's ``headers`` win).
+    default_headers: tuple[tuple[str, str], ...] = ()
+    #: With no ``access_key``, forward the client's credentials (ChatGPT: the user's own
+    #: subscription token).
+    passthrough_without_key: bool = False
+    #: A service run by a vendor on the internet, not a model API one buys (``plano``: the
+    #: hosted Plano-Orchestrator / Arch-Router): ``plano validate`` says what happens offline.
+    vendor_hosted: bool = False
 
 
 def _p(name: str, family: Family, base_url: str | None, **kw: object) -> ProviderSpec:
@@ -82,6 +92,18 @@ KNOWN_PROVIDERS: dict[str, ProviderSpec] = {
             auth="x-goog-api-key",
         ),
         _p("amazon_bedrock", "openai", None, requires_base_url=True),
+        # Plano's own router / orchestrator models: vendor-hosted unless base_url points at
+        # one's own server (vLLM, ollama), which speaks OpenAI chat completions.
+        _p("plano", "openai", "https://archfc.katanemo.dev", vendor_hosted=True),
+        # A ChatGPT Plus/Pro subscription through the Codex backend (the Responses API).
+        _p(
+            "chatgpt",
+            "openai_responses",
+            "https://chatgpt.com/backend-api/codex",
+            responses_path="/responses",
+            passthrough_without_key=True,
+            default_headers=(("originator", "codex_cli_rs"),),
+        ),
     )
 }
 

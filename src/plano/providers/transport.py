@@ -29,6 +29,7 @@ from plano.errors import (
     UpstreamTimeout,
 )
 from plano.providers.codec import Codec, UpstreamRequest
+from plano.tls import TLSContext
 
 __all__ = ["MAX_HEADER_LINE", "Timeouts", "UpstreamPool", "map_client_error"]
 
@@ -112,7 +113,11 @@ class UpstreamPool:
 
     ``scrubber`` (built at start-up with the configured keys; by default one that knows only
     key shapes) cleans every provider error before it can reach a client; stream relays reuse
-    it as :attr:`scrubber`."""
+    it as :attr:`scrubber`.
+
+    ``tls``: per origin, the context its connections use (a custom CA bundle, a client
+    certificate), built once when the config was checked; other https origins verify
+    against the system's CAs."""
 
     def __init__(
         self,
@@ -121,8 +126,10 @@ class UpstreamPool:
         limit: int = 0,
         limit_per_host: int = 0,
         scrubber: SecretScrubber | None = None,
+        tls: Mapping[str, TLSContext] | None = None,
     ) -> None:
         self.timeouts = timeouts
+        self.tls: Mapping[str, TLSContext] = tls or {}
         self.scrubber = scrubber or SecretScrubber()
         self._limit = limit
         self._limit_per_host = limit_per_host
@@ -144,7 +151,9 @@ class UpstreamPool:
         s = self._sessions.get(origin)
         if s is None or s.closed:
             # aiohttp's default cap of 100 connections would queue a gateway's traffic.
+            tls = self.tls.get(origin)
             connector = aiohttp.TCPConnector(
+                ssl=tls.context if tls is not None else True,
                 limit=self._limit,
                 limit_per_host=self._limit_per_host,
                 ttl_dns_cache=300,
@@ -267,10 +276,16 @@ class UpstreamPool:
             s = old._sessions.get(origin)
             if s is None or s.closed or origin in self._sessions:
                 continue
+            if self._fingerprint(origin) != old._fingerprint(origin):
+                continue  # other TLS files: new connections, with the new context
             self._sessions[origin] = s
             old._handed_over.add(origin)
             taken.append(origin)
         return taken
+
+    def _fingerprint(self, origin: str) -> str | None:
+        tls = self.tls.get(origin)
+        return tls.fingerprint if tls is not None else None
 
     async def close(self) -> None:
         for origin, s in self._sessions.items():

@@ -57,8 +57,9 @@ def _deployment(e: ProviderEntry) -> Deployment:
         spec=spec,
         base_url=base,
         access_key=e.access_key or None,
-        headers=tuple((e.headers or {}).items()),
-        passthrough_auth=bool(e.passthrough_auth),
+        headers=tuple({**dict(spec.default_headers), **(e.headers or {})}.items()),
+        passthrough_auth=bool(e.passthrough_auth)
+        or (spec.passthrough_without_key and not e.access_key),
         label=e.name or "",
     )
 

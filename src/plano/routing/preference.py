@@ -11,6 +11,9 @@ Two choosers:
 * :class:`EmbeddingRouteChooser` needs no model server: ``wordllama`` (its weights ship in the
   wheel) embeds each route's name and description once, then each request's last user message;
   the most similar route wins if it clears ``min_similarity``.
+
+The router keeps an embedding chooser behind the LLM one (``SmartRouter.backup``): when the
+router model fails or times out, the embeddings decide, and the log says so once.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from typing import Any
 
 from plano.accounting.pricing import PriceBook
 from plano.config import PlanoConfig
+from plano.config.names import config_names
+from plano.config.offline_checks import hosted_router
 from plano.config.routing_checks import router_model
 from plano.core.model import ChatRequest
 from plano.providers.deployment import Deployment
@@ -17,6 +19,7 @@ from plano.routing.affinity import AffinityMap
 from plano.routing.capabilities import CapabilityTable
 from plano.routing.catalog import ModelCatalog
 from plano.routing.health import BreakerSettings, HealthBoard
+from plano.routing.model_metrics import MetricsView
 from plano.routing.pins import SharedPins
 from plano.routing.preference import (
     EmbeddingRouteChooser,
@@ -99,16 +102,35 @@ def _routes(config: PlanoConfig) -> list[Route]:
     return routes
 
 
-def _chooser(config: PlanoConfig, routes: list[Route]) -> RouteChooser | None:
+_told: set[str] = set()
+
+
+def _chooser(
+    config: PlanoConfig, routes: list[Route]
+) -> tuple[RouteChooser | None, RouteChooser | None]:
+    """``(chooser, backup)``: the LLM router with embeddings behind it; embeddings alone when
+    no router model is named or it is the vendor-hosted one (never called: it needs the
+    internet)."""
     if not routes:
-        return None
+        return None, None
     pref = config.preference_router
     model = router_model(config)
+    embedding = EmbeddingRouteChooser(routes, min_similarity=pref.min_similarity)
+    if model and hosted_router(model, config_names(config)):
+        if model not in _told:
+            _told.add(model)
+            log.warning(
+                "router model %r is vendor-hosted (needs the internet): routes are chosen "
+                "offline by embeddings (said once)",
+                model,
+            )
+        return embedding, None
     kind = pref.type or ("llm" if model else "embedding")
     if kind == "llm" and model:
         user_only = bool(config.routing and config.routing.route_on_user_only)
-        return LLMRouteChooser(model, user_only=user_only, max_chars=pref.max_context_chars)
-    return EmbeddingRouteChooser(routes, min_similarity=pref.min_similarity)
+        llm = LLMRouteChooser(model, user_only=user_only, max_chars=pref.max_context_chars)
+        return llm, embedding
+    return embedding, None
 
 
 def _policy(config: PlanoConfig) -> FallbackPolicy:
@@ -135,6 +157,7 @@ def router_from_config(
     windows: Callable[[str, str], int | None] | None = None,
     sample: Callable[[ChatRequest], Awaitable[float]] | None = None,
     shared_pins: SharedPins | None = None,
+    metrics: MetricsView | None = None,
 ) -> SmartRouter:
     """The router a config describes; ``shared_pins``: where session pins are shared with
     other processes (the process's, kept across reloads), ``None`` for this router's map."""
@@ -144,10 +167,12 @@ def router_from_config(
             pool.strategy,
             tuple(Member(catalog.resolve(m.model), m.weight) for m in pool.deployments),
             tuple(pool.fallbacks),
+            pool.metric,
         )
         for name, pool in config.model_pools.items()
     }
     routes = _routes(config)
+    chooser, backup = _chooser(config, routes)
     tables = RoutingTables(
         pools=pools,
         rules=[compile_rule(r) for r in config.routing_rules],
@@ -172,11 +197,13 @@ def router_from_config(
             session.session_max_entries if session else 10_000,
         ),
         capabilities=CapabilityTable(config.model_capabilities, windows),
-        chooser=_chooser(config, routes),
+        chooser=chooser,
+        backup=backup,
         preference=PreferenceSettings(pref.timeout, pref.default_route, tuple(pref.apply_to)),
         prices=price_lookup(prices),
         count=count,
         sample=sample,
         shared_pins=shared_pins,
         tenant_header=cache.tenant_header if cache else None,
+        metrics=metrics,
     )

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from plano.config.routing import Backoff
 from plano.core.model import ChatRequest
@@ -39,6 +40,7 @@ from plano.routing.capabilities import CapabilityTable, cannot_serve
 from plano.routing.catalog import ModelCatalog
 from plano.routing.failures import HEALTH_FAILURES, classify
 from plano.routing.health import HealthBoard
+from plano.routing.model_metrics import MetricsView
 from plano.routing.pins import SharedPins
 from plano.routing.preference import Route, RouteChooser
 from plano.routing.router import FallbackPolicy, Plan
@@ -56,6 +58,8 @@ class Pool:
     strategy: str
     members: tuple[Member, ...]
     fallbacks: tuple[str, ...] = ()
+    #: The custom metric ``lowest_metric`` orders by.
+    metric: str | None = None
 
 
 @dataclass(slots=True)
@@ -86,6 +90,7 @@ class SmartRouter:
         affinity: AffinityMap | None = None,
         capabilities: CapabilityTable | None = None,
         chooser: RouteChooser | None = None,
+        backup: RouteChooser | None = None,
         preference: PreferenceSettings | None = None,
         prices: Callable[[Deployment], tuple[float, float] | None] | None = None,
         count: Callable[[ChatRequest], Awaitable[int]] | None = None,
@@ -95,6 +100,7 @@ class SmartRouter:
         counters: m.RoutingCounters | None = None,
         shared_pins: SharedPins | None = None,
         tenant_header: str | None = None,
+        metrics: MetricsView | None = None,
     ) -> None:
         self.catalog = catalog
         self.tables = tables
@@ -104,6 +110,9 @@ class SmartRouter:
         self.affinity = affinity or AffinityMap()
         self.capabilities = capabilities or CapabilityTable()
         self.chooser = chooser
+        #: Asked when ``chooser`` fails or times out (the offline embedding chooser).
+        self.backup = backup
+        self._backup_told = False
         self.preference = preference or PreferenceSettings()
         self._apply_to = NamePattern(self.preference.apply_to)
         self._routes = {r.name: r for r in tables.routes}
@@ -120,6 +129,8 @@ class SmartRouter:
         #: The header whose value scopes session ids per tenant (``session_cache``).
         self.tenant_header = tenant_header.lower() if tenant_header else None
         self._turns: dict[str, int] = {}
+        #: ``model_metrics_sources``' current values (polled elsewhere, read as plain data).
+        self.metrics = metrics
 
     # ------------------------------------------------------------------ Router protocol
 
@@ -237,11 +248,24 @@ class SmartRouter:
                     name = await self.chooser.choose(req.messages, self.tables.routes)
             except TimeoutError:
                 self.counters.inc(m.ROUTER_FAILURES, reason="timeout")
-                log.warning("preference router timed out; using the default route")
-            except Exception as exc:  # any failure of the router model: default route
+                name = await self._backup_route(req, "timed out")
+            except Exception as exc:  # any failure of the router model: backup, default
                 self.counters.inc(m.ROUTER_FAILURES, reason="error")
-                log.warning("preference router failed (%s); using the default route", exc)
+                name = await self._backup_route(req, f"failed ({type(exc).__name__})")
         return name if name is not None else self.preference.default_route
+
+    async def _backup_route(self, req: ChatRequest, why: str) -> str | None:
+        if self.backup is None:
+            log.warning("preference router %s; using the default route", why)
+            return None
+        if not self._backup_told:
+            self._backup_told = True
+            log.warning("preference router %s; the embedding router decides (said once)", why)
+        try:
+            return await self.backup.choose(req.messages, self.tables.routes)
+        except Exception:
+            log.exception("the backup route chooser failed; using the default route")
+            return None
 
     def _routed(
         self, ctx: RequestContext, facts: RequestFacts, name: str | None
@@ -303,7 +327,8 @@ class SmartRouter:
             return [self.catalog.resolve(name)]
         turn = self._turns.get(pool.name, 0)
         self._turns[pool.name] = turn + 1
-        return order(pool.strategy, pool.members, self._signals(pool.name, facts, turn))
+        signals = self._signals(pool.name, facts, turn, pool.metric)
+        return order(pool.strategy, pool.members, signals)
 
     def _pool_fallbacks(self, targets: Sequence[str]) -> list[str]:
         out: list[str] = []
@@ -315,16 +340,19 @@ class SmartRouter:
                 out += pool.fallbacks
         return out
 
-    def _signals(self, _key: str, facts: RequestFacts, turn: int = 0) -> Signals:
+    def _signals(
+        self, _key: str, facts: RequestFacts, turn: int = 0, metric: str | None = None
+    ) -> Signals:
         health = self.health
         stream = facts.stream
-        return Signals(
+        signals = Signals(
             random=self.rng.random,
             turn=turn,
             in_flight=lambda d: health.get(self.health_key(d)).in_flight,
             latency=lambda d: health.get(self.health_key(d)).latency(stream),
             cost=lambda d: self._cost(d, facts),
         )
+        return signals if self.metrics is None else _sourced(signals, self.metrics, metric)
 
     def _cost(self, dep: Deployment, facts: RequestFacts) -> float | None:
         rates = self._prices(dep)
@@ -389,7 +417,33 @@ class SmartRouter:
             "deployments": self.health.snapshot(now),
             "sessions": len(self.affinity),
             "counters": self.counters.snapshot(),
+            "metrics_sources": self.metrics.status() if self.metrics is not None else [],
         }
+
+
+def _sourced(signals: Signals, metrics: MetricsView, metric: str | None) -> Signals:
+    """``signals`` with the values of ``model_metrics_sources``: a source that has answered
+    replaces the gateway's own view; one that never has (down, or the bundled-prices
+    stand-in) leaves it in place."""
+    table = metrics.table()
+
+    def latency(dep: Deployment) -> float:
+        # Unknown to the source: last (Plano's rule), not first as unmeasured EWMAs are.
+        value = table.value("latency", dep)
+        return math.inf if value is None else value
+
+    def cost(dep: Deployment) -> float | None:
+        return table.value("cost", dep)
+
+    def custom(dep: Deployment) -> float | None:
+        return table.value(metric, dep) if metric is not None else None
+
+    return replace(
+        signals,
+        latency=latency if table.usable("latency") else signals.latency,
+        cost=cost if table.usable("cost") else signals.cost,
+        metric=custom,
+    )
 
 
 def _unique(deps: list[Deployment]) -> list[Deployment]:

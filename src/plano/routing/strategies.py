@@ -9,6 +9,7 @@ least_busy      fewest requests in flight first (ties rotate)
 lowest_latency  lowest moving average first: time to first token for streams, duration
                 otherwise; deployments without data go first, so they get measured
 cheapest        lowest estimated cost of this request first; unknown prices last
+lowest_metric   lowest value of a custom ``model_metrics_sources`` metric first; unknown last
 ==============  ==============================================================================
 """
 
@@ -40,6 +41,8 @@ class Signals:
     in_flight: Callable[[Deployment], int] = lambda _d: 0
     latency: Callable[[Deployment], float | None] = lambda _d: None
     cost: Callable[[Deployment], float | None] = lambda _d: None
+    #: The pool's custom metric (``lowest_metric``), from ``model_metrics_sources``.
+    metric: Callable[[Deployment], float | None] = lambda _d: None
 
 
 def _weighted(members: Sequence[Member], s: Signals) -> list[Deployment]:
@@ -79,12 +82,20 @@ def _cheapest(members: Sequence[Member], s: Signals) -> list[Deployment]:
     return [deps[i] for _, i in sorted(priced)] + unpriced
 
 
+def _lowest_metric(members: Sequence[Member], s: Signals) -> list[Deployment]:
+    deps = [m.deployment for m in members]
+    known = [(v, i) for i, d in enumerate(deps) if (v := s.metric(d)) is not None]
+    unknown = [d for d in deps if s.metric(d) is None]
+    return [deps[i] for _, i in sorted(known)] + unknown
+
+
 ORDERS: Final[dict[str, Callable[[Sequence[Member], Signals], list[Deployment]]]] = {
     "weighted": _weighted,
     "round_robin": _round_robin,
     "least_busy": _least_busy,
     "lowest_latency": _lowest_latency,
     "cheapest": _cheapest,
+    "lowest_metric": _lowest_metric,
 }
 
 

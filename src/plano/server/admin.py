@@ -6,11 +6,14 @@ serves it), with these query parameters, all optional::
 
     since, until     epoch seconds or ISO 8601 (UTC unless it says); until is exclusive
     provider, model, principal, session     exact matches
+    key, user, team, tenant, agent, route, trace     exact matches (cost attribution; the
+                     column names key_id, user_id, trace_id are accepted too)
     status_min       e.g. 400 for errors only
     limit            records in ``recent`` (default 20, at most 1000; ``last`` is the old name)
     cursor           the ``next`` of the previous page
     group_by         comma-separated: provider, model, model_requested, shape, principal,
-                     session, error, status, status_class, stream, day, hour
+                     session, error, status, status_class, stream, day, hour, key, user,
+                     team, tenant, agent, route, trace
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from plano.accounting.ledger import Ledger
 from plano.errors import InvalidRequest, NotFound, PlanoError
 from plano.pipeline.filters import FilterChain
 from plano.store.protocols import UsageQuery
+from plano.store.usage_sql import ATTRIBUTION
 from plano.wire.shapes import shape_for_path
 
 __all__ = [
@@ -70,14 +74,20 @@ def _time(params: Mapping[str, str], name: str) -> float | None:
     return value
 
 
+_MAX_INT = 2**53
+
+
 def _int(params: Mapping[str, str], name: str, default: int | None) -> int | None:
     text = params.get(name)
     if text is None or text == "":
         return default
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise InvalidRequest(f"{name} must be an integer.", param=name) from None
+    if abs(value) > _MAX_INT:  # past the stores' 64-bit integers: a 400, not a 500
+        raise InvalidRequest(f"{name} is out of range.", param=name)
+    return value
 
 
 def usage_query(params: Mapping[str, str]) -> tuple[UsageQuery, list[str]]:
@@ -93,6 +103,7 @@ def usage_query(params: Mapping[str, str]) -> tuple[UsageQuery, list[str]]:
         model=params.get("model") or None,
         principal=params.get("principal") or None,
         session=params.get("session") or None,
+        **{col: params.get(name) or params.get(col) or None for name, col in ATTRIBUTION.items()},
         status_min=_int(params, "status_min", None),
         cursor=params.get("cursor") or None,
         limit=min(max(limit, 1), 1000),
@@ -157,4 +168,5 @@ def not_found_route() -> web.RouteDef:
         err = NotFound(f"Unknown path {path}.", code="unknown_url")
         return _json(shape_for_path(request.path).error_body(err), err.status)
 
-    return web.route("*", "/{tail:.*}", missing)
+    # [\s\S]: ``.`` stops at a newline, and a path may hold an encoded one (%0a).
+    return web.route("*", "/{tail:[\\s\\S]*}", missing)

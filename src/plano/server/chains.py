@@ -26,13 +26,19 @@ from plano.filters import build_chain as configured_chain
 from plano.filters.audit import AuditFilter, AuditTrail
 from plano.filters.auth import AuthFilter
 from plano.filters.keys import KeyCache, ModelAccess, StaticKeys
+from plano.filters.signals import SignalDesk, SignalsFilter, signals_enabled
 from plano.limits import ModelLimits, limit_filters
+from plano.limits.ratelimits import RateLimitFilter
+from plano.observe.metrics_gateway import GatewayMetrics, MetricsFilter, model_labels
+from plano.observe.tracing import TracingHub, filter_span_names
 from plano.pipeline.filters import Filter, FilterChain
 from plano.policy import policy_filter
 from plano.policy.input import SpendReader
 from plano.providers.deployment import Deployment
 from plano.routing.capabilities import CapabilityTable
 from plano.routing.setup import context_window_lookup
+from plano.server.agent_budgets import TurnBudgets
+from plano.server.agent_usage import AgentUsageFilter
 from plano.server.listeners import ListenerSpec
 from plano.server.policy_spend import budget_spend
 from plano.state import ResponsesStateFilter, ResponseStore
@@ -82,12 +88,20 @@ class ChainParts:
     #: The process's state stores: budgets and rate limits count in their hot store;
     #: ``None``: this chain's own memory (tests building parts by hand).
     stores: StateStores | None = None
+    #: The process's metrics (``None``: requests are not counted).
+    metrics: GatewayMetrics | None = None
+    #: The process's signal analysis (``None``, or ``overrides.disable_signals``: none).
+    signals: SignalDesk | None = None
+    #: The process's tracing (``None``, or no ``tracing:`` section: no spans).
+    tracing: TracingHub | None = None
 
 
 def build_chain(spec: ListenerSpec, parts: ChainParts) -> FilterChain:
     """The filter chain of one listener. Listeners without model traffic (admin) get an
     empty chain."""
     declared = next((lst for lst in parts.config.listeners if lst.name == spec.name), None)
+    if spec.kind == "agent" and declared is not None:
+        return _agent_chain(parts, float(declared.timeout))
     if spec.kind != "model" or declared is None:
         return FilterChain([])
     state = _ResponsesState(parts.store)
@@ -106,11 +120,50 @@ def build_chain(spec: ListenerSpec, parts: ChainParts) -> FilterChain:
     if auth is not None:
         builtins.insert(0, auth)
     last: list[Filter] = [state.recorder()]
+    if parts.signals is not None and signals_enabled(parts.config):  # sees what the client got
+        last.append(SignalsFilter(parts.signals))
+    if parts.metrics is not None:  # after every filter: their decisions are all made
+        last.append(MetricsFilter(parts.metrics, model_labels(parts.config.model_providers)))
     if parts.audit is not None:
         last.append(AuditFilter(parts.audit))
+    # Tracing: sampling first (every filter's run is timed, auth's too), the rest last
+    # (routing starts after every input filter; on_complete sees the final usage and cost).
+    start_end = _tracing(parts)
+    if start_end:
+        builtins.insert(0, start_end[0])
+        last.append(start_end[1])
     return configured_chain(
         parts.config, declared, builtins=builtins, client=parts.client, last=last
     )
+
+
+def _tracing(parts: ChainParts) -> list[Filter]:
+    if parts.tracing is None:
+        return []
+    config = parts.config
+    return parts.tracing.filters(config.tracing, filter_span_names(config.filters))
+
+
+def _agent_chain(parts: ChainParts, timeout: float) -> FilterChain:
+    """An agent listener's chain, run on the client's hop and again on every agent hop: auth
+    (the key's ``agents`` globs), the policies (``input.agent``), the audit trail. Agents'
+    own ``input_filters`` run in per-agent chains (``server/agent_setup.py``). Each turn is
+    a usage-log record (``server/agent_usage.py``) and counts once against the rate limits
+    (the agent listener calls them; budgets reserve nothing for a turn)."""
+    auth = _auth(parts)
+    filters: list[Filter] = [auth] if auth is not None else []
+    filters += _policy(parts)
+    filters += [f for f in _limits(parts, timeout) if isinstance(f, RateLimitFilter)]
+    if parts.config.budgets:
+        counters = parts.stores.counters if parts.stores is not None else MemoryCounters()
+        filters.append(TurnBudgets(parts.config.budgets, counters))
+    filters.append(AgentUsageFilter(parts.ledger))
+    if parts.audit is not None:
+        filters.append(AuditFilter(parts.audit))
+    start_end = _tracing(parts)  # the client's hop samples; agent hops join its trace
+    if start_end:
+        filters = [start_end[0], *filters, start_end[1]]
+    return FilterChain(filters)
 
 
 def _policy(parts: ChainParts) -> list[Filter]:

@@ -29,7 +29,7 @@ import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from plano.errors import AuthenticationError, PermissionDenied, PlanoError
+from plano.errors import AuthenticationError, InvalidRequest, PermissionDenied, PlanoError
 from plano.wire.shapes import shape_for_path
 
 __all__ = [
@@ -122,7 +122,12 @@ class HostPolicy:
             )
         given = _bearer(headers.get("authorization")) or headers.get("x-plano-admin-key")
         # Header bytes that are not UTF-8 arrive as surrogates: never a match, never a crash.
-        if given and given.isascii() and hmac.compare_digest(given, self.admin_key):
+        # Bytes: compare_digest refuses str with non-ASCII (a config's admin_key may have some).
+        if (
+            given
+            and given.isascii()
+            and hmac.compare_digest(given.encode(), self.admin_key.encode())
+        ):
             return None
         return AuthenticationError(
             "Admin endpoints need the admin key (Authorization: Bearer <key> or "
@@ -235,6 +240,13 @@ def _generic_error(err: PlanoError) -> dict[str, Any]:
     }
 
 
+def _parser_reason(message: str) -> str:
+    """The parser's reason without the line it quotes (``Invalid header value char:`` then
+    the header line, which may be ``Authorization: Bearer <key>``): never logged, never echoed."""
+    first = message.strip().split("\n", 1)[0].strip().rstrip(":")
+    return first[:200] or "bad request"
+
+
 class _EdgeHandler(RequestHandler):
     __slots__ = ("_head_timer",)
 
@@ -288,13 +300,13 @@ class _EdgeHandler(RequestHandler):
         garbage is one log line, not a traceback; only a 500 is a bug worth one."""
         if status >= 500:
             log.error("unhandled error serving %s", request.remote, exc_info=exc)
-            text = "Internal gateway error."
+            err = PlanoError("Internal gateway error.")
         else:
-            text = f"Malformed HTTP request: {message or exc or 'bad request'}"
-            log.info("malformed HTTP from %s: %s %s", request.remote, status, message or exc)
+            why = _parser_reason(message or str(exc or "") or "bad request")
+            log.info("malformed HTTP from %s: %s %s", request.remote, status, why)
+            err = InvalidRequest(f"Malformed HTTP request: {why}", code="bad_http")
         if request.writer.output_size > 0:
             raise ConnectionError("response already started")
-        err = PlanoError(text[:300], code="bad_http" if status < 500 else None)
         err.status = status
         resp = web.Response(
             body=orjson.dumps(_generic_error(err)), status=status, content_type="application/json"

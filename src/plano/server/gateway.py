@@ -144,10 +144,12 @@ class Gateway:
         defs.append(web.get("/healthz", self.healthz))
         defs += decision_routes(self)
         for r in self._extra_routes:
-            open_ = r.path.startswith("/plano/") or r.path == "/readyz"  # admin key, probes
+            # Admin key, probes; the dashboard's page and assets hold no data (a browser
+            # cannot send a key when it navigates): its fetches go to /plano/ with the admin key.
+            open_ = r.path.startswith(("/plano/", "/dashboard")) or r.path == "/readyz"
             handler = r.handler if open_ else self._guarded(r.handler)
             defs.append(web.RouteDef(r.method, r.path, handler, r.kwargs))
-        defs.append(web.route("*", "/{tail:.*}", self.not_found))
+        defs.append(web.route("*", "/{tail:[\\s\\S]*}", self.not_found))  # %0a too
         return defs
 
     def _guarded(self, handler: Any) -> Any:

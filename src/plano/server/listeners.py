@@ -7,10 +7,11 @@ port needs a restart. Every runtime snapshot builds one :class:`Listener` per sp
 its filter chain; the serving layer (``server/serving.py``) sends each request to the routes
 of the snapshot that was current when the request arrived.
 
-Kinds served today: ``model`` (the model API, :class:`~plano.server.gateway.Gateway`) and
-``admin`` (``/plano/v1/*``, ``/healthz``, ``/readyz`` on ``gateway.admin_port``; without
-it the admin routes stay on each model listener). ``agent`` and ``prompt`` listeners are
-accepted and reported as not supported yet; an agent listener is one more factory here.
+Kinds served today: ``model`` (the model API, :class:`~plano.server.gateway.Gateway`),
+``agent`` (agent orchestration: ``server/agent_listener.py``) and ``admin``
+(``/plano/v1/*``, ``/healthz``, ``/readyz`` on ``gateway.admin_port``; without it the admin
+routes stay on each model listener). ``prompt`` listeners are accepted and
+reported as not supported yet.
 """
 
 from __future__ import annotations
@@ -25,17 +26,22 @@ from typing import Protocol
 from aiohttp import web
 
 from plano.accounting.tokens import TokenCounter
+from plano.agents.directory import AgentDirectory
 from plano.config import PlanoConfig
+from plano.config.tls_checks import ADMIN_LISTENER, admin_tls
+from plano.filters import FilterClient
 from plano.pipeline.filters import FilterChain
 from plano.providers.transport import UpstreamPool
 from plano.routing.catalog import ModelCatalog
 from plano.routing.smart import SmartRouter
 from plano.server.admin import json_response, not_found_route
+from plano.server.agent_setup import agent_listener
 from plano.server.body import BodyReader
 from plano.server.gateway import Gateway, GatewaySettings
 from plano.server.relay import StreamLimits
 from plano.server.shape_routes import count_tokens_routes, responses_routes
 from plano.state import ResponseStore
+from plano.store.protocols import KeyValue
 
 __all__ = [
     "LISTENER_KINDS",
@@ -49,7 +55,7 @@ __all__ = [
     "plan_listeners",
 ]
 
-SERVED_KINDS = frozenset({"model", "admin"})
+SERVED_KINDS = frozenset({"model", "admin", "agent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +75,16 @@ class ListenerSpec:
     admin: bool = False
     input_filters: tuple[str, ...] = ()
     output_filters: tuple[str, ...] = ()
+    #: HTTPS (``listeners[].tls``, ``gateway.admin_tls``); ``mutual``: client certificates
+    #: required. Both fixed until a restart; the certificate files reload.
+    tls: bool = False
+    mutual: bool = False
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def binding(self) -> tuple[str, str, str, int]:
         """What cannot change without a restart."""
@@ -115,6 +126,18 @@ class ListenerParts:
     admin_routes: Callable[[FilterChain | None], list[web.RouteDef]]
     #: When the process started serving (uptimes survive reloads).
     started: float
+    #: Where agents answer (agent listeners); ``None``: the config's URLs.
+    agents: AgentDirectory | None = None
+    #: The hot key-value store (agent sessions); ``None``: sessions off.
+    kv: KeyValue | None = None
+    #: The process's remote-filter session (agents' input_filters).
+    filter_client: FilterClient | None = None
+    #: The first model listener's chain: the gateway's own model calls are accounted there.
+    model_chain: FilterChain | None = None
+    #: The Prometheus exposition's routes (the metrics listener, ``metrics.port``).
+    metrics_routes: Callable[[], list[web.RouteDef]] = list
+    #: More routes every model listener serves (pub/sub topics: ``server/pubsub_api.py``).
+    model_routes: Callable[[], list[web.RouteDef]] = list
 
 
 ListenerFactory = Callable[[ListenerSpec, ListenerParts], Listener]
@@ -154,6 +177,7 @@ def model_listener(spec: ListenerSpec, parts: ListenerParts) -> ModelListener:
     chain = parts.chain(spec)
     reader = BodyReader(g.max_request_body, g.body_timeout, g.max_body_buffer)
     routes = count_tokens_routes(parts.counter, reader) + responses_routes(parts.store)
+    routes += parts.model_routes()
     if spec.admin:
         routes = parts.admin_routes(chain) + routes
     gateway = Gateway(
@@ -192,9 +216,19 @@ def admin_listener(spec: ListenerSpec, parts: ListenerParts) -> AdminListener:
     return AdminListener(spec, parts.admin_routes(None), parts.started)
 
 
+def metrics_listener(spec: ListenerSpec, parts: ListenerParts) -> AdminListener:
+    """``metrics.port``: the Prometheus exposition, ``/healthz``, nothing else."""
+    return AdminListener(spec, parts.metrics_routes(), parts.started)
+
+
 #: Listener types the runtime can serve, by the config's ``type`` (``admin``: ours).
 LISTENER_KINDS: Mapping[str, ListenerFactory] = MappingProxyType(
-    {"model": model_listener, "admin": admin_listener}
+    {
+        "model": model_listener,
+        "admin": admin_listener,
+        "metrics": metrics_listener,
+        "agent": agent_listener,
+    }
 )
 
 
@@ -221,16 +255,34 @@ def plan_listeners(
             admin=lst.type == "model" and g.admin_port is None,
             input_filters=tuple(lst.input_filters),
             output_filters=tuple(lst.output_filters),
+            tls=lst.tls is not None,
+            mutual=lst.tls is not None and lst.tls.client_ca_file is not None,
         )
         specs.append(spec)
     if g.admin_port is not None:
         model = next(s for s in specs if s.kind == "model")
-        specs.append(ListenerSpec("admin", "admin", model.host, g.admin_port, "gateway.admin_port"))
+        tls = admin_tls(config)
+        specs.append(
+            ListenerSpec(
+                ADMIN_LISTENER,
+                "admin",
+                model.host,
+                g.admin_port,
+                "gateway.admin_port",
+                tls=tls is not None,
+                mutual=tls is not None and tls.client_ca_file is not None,
+            )
+        )
+    m = config.metrics
+    if m.port is not None:
+        model = next(s for s in specs if s.kind == "model")
+        host = m.address or model.host
+        specs.append(ListenerSpec("metrics", "metrics", host, m.port, "metrics.port"))
     return tuple(specs)
 
 
 def not_served(config: PlanoConfig) -> list[str]:
-    """The config's listeners this process does not serve yet (agent, prompt)."""
+    """The config's listeners this process does not serve yet (prompt)."""
     return [
         f"{lst.name} ({lst.type}, port {lst.port})"
         for lst in config.listeners

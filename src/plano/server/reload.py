@@ -127,7 +127,15 @@ def listener_changes(old: Sequence[ListenerSpec], new: Sequence[ListenerSpec]) -
             moved = after[name]
             out.append(f"{_where(spec)} would move to {moved.kind} {moved.host}:{moved.port}")
     out += [f"{_where(spec)} would be added" for name, spec in after.items() if name not in before]
-    return [f"{line}: listener addresses and ports change only on restart" for line in out]
+    lines = [f"{line}: listener addresses and ports change only on restart" for line in out]
+    for name, spec in before.items():
+        later = after.get(name)
+        if later is not None and (later.tls, later.mutual) != (spec.tls, spec.mutual):
+            lines.append(
+                f"{_where(spec)} would turn TLS or client certificates on or off: that needs "
+                "a restart (changed certificate files reload)"
+            )
+    return lines
 
 
 def restart_only_changes(old: PlanoConfig, new: PlanoConfig) -> list[str]:

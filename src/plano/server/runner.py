@@ -15,18 +15,22 @@ import dataclasses
 import errno
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from plano.accounting.tokens import TokenCounter
+from plano.agents.lifecycle import AgentPlan
 from plano.config import PlanoConfig
 from plano.netutil import bind_socket
 from plano.pipeline.filters import Filter
+from plano.server.agent_children import AgentProcesses, agent_plan
 from plano.server.gateway import Gateway
-from plano.server.listeners import ListenerSpec, not_served, plan_listeners
+from plano.server.listeners import Listener, ListenerSpec, not_served, plan_listeners
 from plano.server.reload import ConfigWatch, check_reload
 from plano.server.runtime import Resources, Runtime, build_runtime
 from plano.server.supervisor import Child, ChildContext, Supervisor
@@ -34,7 +38,7 @@ from plano.server.worker import WorkerOptions, run_worker
 from plano.state import ResponseStore
 from plano.store.setup import StateSettings
 
-__all__ = ["BindError", "ServeOptions", "build_gateway", "serve_forever"]
+__all__ = ["BindError", "ServeOptions", "build_gateway", "gateway_listeners", "serve_forever"]
 
 log = logging.getLogger("plano")
 
@@ -106,6 +110,13 @@ def build_gateway(
     return gateway
 
 
+def gateway_listeners(gateway: Gateway) -> tuple[Listener, ...]:
+    """Every listener of the runtime a :func:`build_gateway` gateway owns (the demo serves
+    its agent listener's routes beside the gateway; they run once the gateway started)."""
+    owner = gateway.lifecycle
+    return owner.runtime.listeners if isinstance(owner, _Owner) else ()
+
+
 def bind_listeners(specs: Sequence[ListenerSpec]) -> list[socket.socket]:
     """One listening socket per listener; all or none."""
     sockets: list[socket.socket] = []
@@ -128,18 +139,33 @@ def serve_forever(config: PlanoConfig, opts: ServeOptions) -> int:
     sockets = bind_listeners(specs)
     for name in not_served(config):
         log.info("listener %s: accepted, not supported yet (not served)", name)
+    # Agents with a command run under the supervisor, even beside one worker.
+    managed = any(a.run is not None and a.run.managed for a in config.agents)
+    procs = AgentProcesses(config, specs, opts.config_path) if managed else None
     try:
-        if opts.workers <= 1:
+        if opts.workers <= 1 and procs is None:
             return _serve_here(config, specs, sockets, opts)
-        return _supervise(config, specs, sockets, opts)
+        return _supervise(config, specs, sockets, opts, procs)
     finally:
         for sock in sockets:
             sock.close()
+        if procs is not None:
+            procs.close()
         sys.stdout.flush()
 
 
-def _worker_options(config: PlanoConfig, opts: ServeOptions, *, watch: bool) -> WorkerOptions:
+def _worker_options(
+    config: PlanoConfig,
+    opts: ServeOptions,
+    *,
+    watch: bool,
+    agents: AgentPlan | None = None,
+    specs: Sequence[ListenerSpec] = (),
+) -> WorkerOptions:
+    if agents is None:  # agents with run: but no command are health-checked only
+        agents = agent_plan(config, specs, opts.config_path)
     return WorkerOptions(
+        agents=agents,
         drain_timeout=opts.drain_timeout,
         cache_dir=opts.cache_dir,
         config_path=opts.config_path,
@@ -163,7 +189,7 @@ def _serve_here(
     sockets: list[socket.socket],
     opts: ServeOptions,
 ) -> int:
-    wopts = _worker_options(config, opts, watch=True)
+    wopts = _worker_options(config, opts, watch=True, specs=specs)
     return run_worker(config, specs, sockets, wopts, on_ready=lambda _rt: _announce(opts, specs))
 
 
@@ -177,12 +203,18 @@ class _Parent:
         specs: Sequence[ListenerSpec],
         sockets: list[socket.socket],
         opts: ServeOptions,
+        procs: AgentProcesses | None = None,
     ) -> None:
+        self.procs = procs
         self.config = config
         self.specs = tuple(specs)
         self.sockets = sockets
         self.opts = opts
         self.generation = 1
+        #: Where the workers share their metrics (one scrape sees them all).
+        self.metrics_dir = (
+            Path(tempfile.mkdtemp(prefix="plano-metrics-")) if opts.workers > 1 else None
+        )
         path = opts.config_path
         watching = path is not None and (opts.watch or config.gateway.watch_config)
         self.watch = ConfigWatch(path) if path is not None and watching else None
@@ -190,7 +222,15 @@ class _Parent:
     def work(self, ctx: ChildContext) -> int:
         """A worker's life, in the forked process."""
         wopts = dataclasses.replace(
-            _worker_options(self.config, self.opts, watch=False), generation=self.generation
+            _worker_options(
+                self.config,
+                self.opts,
+                watch=False,
+                agents=self.procs.plan if self.procs is not None else None,
+                specs=self.specs,
+            ),
+            generation=self.generation,
+            metrics_dir=self.metrics_dir,
         )
         return run_worker(
             self.config,
@@ -235,14 +275,21 @@ def _supervise(
     specs: Sequence[ListenerSpec],
     sockets: list[socket.socket],
     opts: ServeOptions,
+    procs: AgentProcesses | None = None,
 ) -> int:
-    parent = _Parent(config, specs, sockets, opts)
+    parent = _Parent(config, specs, sockets, opts, procs)
+    workers = [Child(f"worker-{i}", parent.work) for i in range(max(1, opts.workers))]
     supervisor = Supervisor(
-        [Child(f"worker-{i}", parent.work) for i in range(opts.workers)],
+        workers + (procs.children() if procs is not None else []),
+        on_child=procs.table.record if procs is not None else None,
         drain_timeout=opts.drain_timeout,
         reload=parent.reload,
         watch=parent.changed if parent.watch is not None else None,
         on_ready=parent.ready,
         on_stop=parent.stop,
     )
-    return supervisor.run()
+    try:
+        return supervisor.run()
+    finally:
+        if parent.metrics_dir is not None:
+            shutil.rmtree(parent.metrics_dir, ignore_errors=True)

@@ -33,11 +33,17 @@ from aiohttp import web
 from plano.accounting.ledger import Ledger
 from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
+from plano.agents.directory import AgentDirectory, LiveDirectory, StaticDirectory
 from plano.config import PlanoConfig
 from plano.core.redact import SecretScrubber
 from plano.filters import FilterClient
 from plano.filters.audit import AuditTrail
 from plano.filters.keys import KeyCache, StaticKeys
+from plano.filters.signals import SignalDesk, signals_enabled
+from plano.observe.metrics_gateway import GatewayMetrics, model_labels
+from plano.observe.metrics_http import exposition_routes, summary_routes
+from plano.observe.metrics_share import MetricsShare
+from plano.observe.tracing import TracingHub
 from plano.pipeline.filters import Filter, FilterChain
 from plano.providers.transport import Timeouts, UpstreamPool
 from plano.routing.carryover import CarriedOver, carry_over
@@ -48,7 +54,9 @@ from plano.routing.setup import context_window_lookup, router_from_config
 from plano.routing.shared_health import HealthSync
 from plano.routing.smart import SmartRouter
 from plano.server.admin import admin_routes, runtime_routes
+from plano.server.agents_api import agents_routes, topics_routes
 from plano.server.chains import ChainParts, build_chain
+from plano.server.dashboard import dashboard_routes
 from plano.server.edge import HostPolicy, guard_middleware
 from plano.server.gateway import Gateway
 from plano.server.keys_api import audit_routes, key_routes
@@ -61,9 +69,15 @@ from plano.server.listeners import (
     ModelListener,
     not_served,
 )
+from plano.server.metrics_setup import install_collectors, listener_in_flight
+from plano.server.model_metrics import MetricsPoller
 from plano.server.router_client import GatewayModelCaller
 from plano.server.routing_api import status_routes
+from plano.server.sessions_api import session_routes
+from plano.server.signals_api import signals_routes
+from plano.server.signals_spans import install as install_signal_spans
 from plano.server.state_setup import ephemeral_settings
+from plano.server.traces_api import trace_routes
 from plano.state import ResponseStore
 from plano.state.setup import store_from_config
 from plano.store.setup import StateSettings, StateStores
@@ -105,14 +119,27 @@ class Resources:
     state: State = "starting"
     #: Routing health shared with the other processes (started by :meth:`share_health`).
     sync: HealthSync | None = None
+    #: This process's metrics, shared with the other workers' (``docs/metrics.md``).
+    metrics: MetricsShare = field(default_factory=lambda: MetricsShare(GatewayMetrics(), None))
     #: Stored virtual keys as this process read them (kept across reloads).
     keys: KeyCache = field(init=False)
     #: Decisions and admin actions, to the durable store.
     audit: AuditTrail = field(init=False)
+    #: Tracing: the span pipeline and the recent traces (docs/tracing.md).
+    tracing: TracingHub = field(init=False)
+    #: Agentic signals: the background analysis and its recent results (docs/signals.md).
+    signals: SignalDesk = field(default_factory=SignalDesk)
+    #: Where agents answer. The default (a :class:`StaticDirectory`) is rebuilt from each
+    #: snapshot's ``agents:`` URLs; the agent lifecycle manager swaps in its managed one.
+    agents: AgentDirectory = field(default_factory=lambda: StaticDirectory(()))
 
     def __post_init__(self) -> None:
         self.keys = KeyCache(self.stores.keys, health=self.stores.health["durable"])
         self.audit = AuditTrail(self.stores.audit, self.stores.audit_writer)
+        # Plano's fallback for tracing.opentracing_grpc_endpoint, read once at start-up.
+        self.tracing = TracingHub(self.stores, os.environ.get("OTEL_TRACING_GRPC_ENDPOINT"))
+        self.signals.bind_metrics(self.metrics.metrics.registry)
+        install_signal_spans()  # once per process: the tracer's batch asks each request's desk
 
     @classmethod
     def create(
@@ -137,6 +164,7 @@ class Resources:
     async def start(self) -> None:
         await self.stores.start()
         await self.ledger.start()
+        await self.metrics.start()
 
     async def share_health(self, router: Callable[[], SmartRouter]) -> None:
         """Start sharing routing health (``router``: the current snapshot's router), when the
@@ -154,8 +182,11 @@ class Resources:
         await self.ledger.close()
         if self.pins is not None:
             await self.pins.close()
+        await self.tracing.close(min(within, 5.0))  # its recent traces go to the stores
         await self.stores.close(within)
         await self.filter_client.close()
+        await self.signals.close()
+        await self.metrics.close()
 
 
 class InFlight:
@@ -205,6 +236,8 @@ class Runtime:
     loaded_at: float = field(default_factory=time.time)
     in_flight: InFlight = field(default_factory=InFlight)
     background: list[asyncio.Future[None]] = field(default_factory=list)
+    #: ``model_metrics_sources`` polled for this snapshot's router (docs/model-metrics.md).
+    model_metrics: MetricsPoller | None = None
 
     @property
     def listeners(self) -> tuple[Listener, ...]:
@@ -231,10 +264,12 @@ class Runtime:
         loaded, requests take the default route)."""
         for chain in self.chains():
             await chain.start()
-        chooser = self.router.chooser
-        if isinstance(chooser, EmbeddingRouteChooser) and not chooser.loaded:
-            loop = asyncio.get_running_loop()
-            self.background.append(loop.run_in_executor(None, _load_routes, chooser))
+        if self.model_metrics is not None:
+            await self.model_metrics.start()
+        for chooser in (self.router.chooser, self.router.backup):
+            if isinstance(chooser, EmbeddingRouteChooser) and not chooser.loaded:
+                loop = asyncio.get_running_loop()
+                self.background.append(loop.run_in_executor(None, _load_routes, chooser))
 
     def take_over(self, previous: Runtime) -> list[str]:
         """Take the previous snapshot's upstream connections for the origins this one still
@@ -250,6 +285,8 @@ class Runtime:
         for chain in self.chains():
             await chain.close()
         await self.pool.close()
+        if self.model_metrics is not None:
+            await self.model_metrics.close()
         if successor is None or successor.store is not self.store:
             await self.store.close()
 
@@ -274,6 +311,7 @@ class Runtime:
                     "url": v.spec.url,
                     "source": v.spec.source,
                     "admin": v.spec.admin or v.spec.kind == "admin",
+                    "tls": "mutual" if v.spec.mutual else v.spec.tls,
                     "filters": [f.name for f in v.listener.chain.filters],
                 }
                 for v in self.views
@@ -318,7 +356,12 @@ def _load_routes(chooser: EmbeddingRouteChooser) -> None:
         log.exception("could not load the embedding router; using default routes")
 
 
-def _router(config: PlanoConfig, catalog: ModelCatalog, resources: Resources) -> SmartRouter:
+def _router(
+    config: PlanoConfig,
+    catalog: ModelCatalog,
+    resources: Resources,
+    metrics: MetricsPoller | None = None,
+) -> SmartRouter:
     counter = resources.counter
     return router_from_config(
         config,
@@ -328,6 +371,7 @@ def _router(config: PlanoConfig, catalog: ModelCatalog, resources: Resources) ->
         windows=context_window_lookup(),
         sample=counter.sample_request_async,
         shared_pins=resources.pins,
+        metrics=metrics,
     )
 
 
@@ -378,9 +422,14 @@ def build_runtime(
     pool = UpstreamPool(
         Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout),
         scrubber=SecretScrubber.from_catalog(catalog),  # provider errors echo keys
+        tls=config.tls_material.upstream if config.tls_material is not None else None,
     )
     store = _store(config, previous, store, resources)
-    router = _router(config, catalog, resources)
+    metric_sources = None
+    if config.model_metrics_sources:
+        last = previous.model_metrics.table() if previous and previous.model_metrics else None
+        metric_sources = MetricsPoller(config.model_metrics_sources, previous=last)
+    router = _router(config, catalog, resources, metric_sources)
     carried = carry_over(previous.router, router) if previous is not None else None
     chains = _Chains(
         ChainParts(
@@ -394,6 +443,9 @@ def build_runtime(
             keys=resources.keys,
             audit=resources.audit,
             stores=resources.stores,
+            metrics=resources.metrics.metrics if config.metrics.enabled else None,
+            signals=resources.signals,
+            tracing=resources.tracing,
         ),
         specs,
     )
@@ -410,15 +462,54 @@ def build_runtime(
         routes += runtime_routes(lambda: built[0].status(), resources.readiness)
         routes += key_routes(static, resources.keys, resources.audit, enforced=enforced)
         routes += audit_routes(resources.audit)
+        routes += trace_routes(resources.tracing)
         routes += budget_routes(config, resources.stores.counters)
+        routes += signals_routes(resources.signals, enabled=signals_enabled(config))
+        routes += agents_routes(config, resources)
+        routes += session_routes(resources.stores.kv)
+        routes += summary_routes(resources.metrics)
+        routes += dashboard_routes(routes)  # lists the admin endpoints to the page
         return routes
 
     parts = ListenerParts(
-        config, catalog, router, pool, store, resources.counter, chains, admin, resources.started
+        config,
+        catalog,
+        router,
+        pool,
+        store,
+        resources.counter,
+        chains,
+        admin,
+        resources.started,
+        metrics_routes=lambda: exposition_routes(resources.metrics, config.metrics.path),
+        model_routes=lambda: topics_routes(config, resources),
+        agents=LiveDirectory(lambda: resources.agents, StaticDirectory.from_config(config.agents)),
+        kv=resources.stores.kv,
+        filter_client=resources.filter_client,
+        model_chain=chains.first,
     )
     views = tuple(_view(LISTENER_KINDS[s.kind](s, parts), config) for s in specs)
-    runtime = Runtime(generation, config, catalog, router, pool, store, resources, views, carried)
+    runtime = Runtime(
+        generation,
+        config,
+        catalog,
+        router,
+        pool,
+        store,
+        resources,
+        views,
+        carried,
+        model_metrics=metric_sources,
+    )
     built.append(runtime)
+    install_collectors(
+        resources.metrics.metrics.registry,
+        config,
+        in_flight=lambda: listener_in_flight(runtime.listeners),
+        router=router,
+        labels=model_labels(config.model_providers),
+        stores=resources.stores,
+    )
     return runtime
 
 

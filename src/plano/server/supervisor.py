@@ -86,6 +86,10 @@ class Child:
     reloads: bool = True
     #: Whether the supervisor waits for its ``ready`` before calling ``on_ready``.
     reports_ready: bool = True
+    #: On a crash loop: stop everything (workers) or leave this child down (agents).
+    crash_loop: Literal["stop", "give-up"] = "stop"
+    #: Seconds between SIGTERM and SIGKILL on stop (``None``: the drain timeout + grace).
+    stop_timeout: float | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +99,8 @@ class _Slot:
     ready: bool = False
     restart_at: float | None = None
     exits: deque[float] = field(default_factory=deque)
+    #: When stopping: when it gets SIGKILL.
+    kill_at: float | None = None
 
 
 def describe_exit(status: int) -> str:
@@ -118,19 +124,22 @@ class Supervisor:
         watch: Callable[[], bool] | None = None,
         on_ready: Callable[[], None] | None = None,
         on_stop: Callable[[], None] | None = None,
+        on_child: Callable[[str, str, int | None, str], None] | None = None,
     ) -> None:
         """``reload`` checks a reload (it logs why not) before SIGHUP is forwarded; ``watch``
         is polled every second and asks for a reload when true; ``on_ready`` runs once every
         child reported ready the first time; ``on_stop`` when stopping starts (the runner
-        closes its listening sockets there: no child will be forked again)."""
+        closes its listening sockets there: no child will be forked again); ``on_child``
+        hears each child's ``(name, event, pid, detail)``: ``started``, ``exited``,
+        ``restarting``, ``crash-loop``, ``stopped`` (the agents' status file)."""
         self.slots = [_Slot(c) for c in children]
         self.drain_timeout = drain_timeout
         self._reload = reload
         self._watch = watch
         self._on_ready = on_ready
         self._on_stop = on_stop
+        self._on_child = on_child
         self._stopping = False
-        self._deadline = 0.0
         self._killed = False
         self._status = 0
         self._announced = False
@@ -163,8 +172,7 @@ class Supervisor:
                 if self._stopping:
                     if not self._alive():
                         break
-                    if time.monotonic() >= self._deadline and not self._killed:
-                        self._kill_remaining()
+                    self._kill_due(time.monotonic())
                 else:
                     self._restart_due()
                     if not self._alive() and all(s.restart_at is None for s in self.slots):
@@ -200,7 +208,7 @@ class Supervisor:
     def _next_due(self, now: float) -> float:
         due = [s.restart_at for s in self.slots if s.restart_at is not None]
         if self._stopping and not self._killed:
-            due.append(self._deadline)
+            due += [s.kill_at for s in self.slots if s.kill_at is not None and s.pid is not None]
         return min([now + 1.0, *due])
 
     def _alive(self) -> bool:
@@ -235,13 +243,24 @@ class Supervisor:
                 self._kill_remaining()
             return
         self._stopping = True
-        self._deadline = time.monotonic() + self.drain_timeout + _GRACE
+        now = time.monotonic()
         log.info("%s: draining %d process(es)", why, sum(s.pid is not None for s in self.slots))
         for slot in self.slots:
             slot.restart_at = None
+            grace = slot.child.stop_timeout
+            slot.kill_at = now + (self.drain_timeout + _GRACE if grace is None else grace)
             self._signal(slot, signal.SIGTERM)
         if self._on_stop is not None:
             self._on_stop()
+
+    def _kill_due(self, now: float) -> None:
+        for slot in self.slots:
+            if slot.pid is not None and slot.kill_at is not None and now >= slot.kill_at:
+                slot.kill_at = None
+                log.warning(
+                    "%s (pid %d) did not stop in time; killing it", slot.child.name, slot.pid
+                )
+                self._signal(slot, signal.SIGKILL)
 
     def _kill_remaining(self) -> None:
         self._killed = True
@@ -274,6 +293,7 @@ class Supervisor:
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
         log.info("%s started (pid %d)", slot.child.name, pid)
+        self._tell(slot, "started", pid, "")
 
     def _child(self, child: Child) -> None:  # pragma: no cover - runs in the child
         code = 1
@@ -337,11 +357,13 @@ class Supervisor:
         how = describe_exit(status)
         if self._stopping:
             log.info("%s (pid %s) %s", name, pid, how)
+            self._tell(slot, "stopped", pid, how)
             return
         code = os.waitstatus_to_exitcode(status)
         restart = slot.child.restart
         if restart == "never" or (restart == "on-failure" and code == 0):
             log.info("%s (pid %s) %s; not restarting it", name, pid, how)
+            self._tell(slot, "exited", pid, how)
             return
         now = time.monotonic()
         policy = slot.child.policy
@@ -349,6 +371,17 @@ class Supervisor:
         while slot.exits and now - slot.exits[0] > policy.window:
             slot.exits.popleft()
         delay = policy.delay(len(slot.exits))
+        if delay is None and slot.child.crash_loop == "give-up":
+            log.error(
+                "%s (pid %s) %s: %d exits within %.0f s is a crash loop; leaving it down",
+                name,
+                pid,
+                how,
+                len(slot.exits),
+                policy.window,
+            )
+            self._tell(slot, "crash-loop", pid, how)
+            return
         if delay is None:
             log.error(
                 "%s (pid %s) %s: %d exits within %.0f s is a crash loop; stopping plano",
@@ -363,6 +396,14 @@ class Supervisor:
             return
         log.warning("%s (pid %s) %s; restarting it in %.1f s", name, pid, how, delay)
         slot.restart_at = now + delay
+        self._tell(slot, "restarting", pid, how)
+
+    def _tell(self, slot: _Slot, event: str, pid: int | None, detail: str) -> None:
+        if self._on_child is not None:
+            try:
+                self._on_child(slot.child.name, event, pid, detail)
+            except Exception:
+                log.exception("reporting %s of %s failed", event, slot.child.name)
 
     def _restart_due(self) -> None:
         now = time.monotonic()

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from plano.accounting.ledger import stderr_sink
 from plano.accounting.tokens import TokenCounter
+from plano.agents.lifecycle import AgentPlan
 from plano.config import PlanoConfig
+from plano.server.agents_api import start_agents
 from plano.server.listeners import ListenerSpec
 from plano.server.reload import ConfigWatch, Reloader
 from plano.server.runtime import Resources, Runtime, RuntimeHolder, build_runtime
@@ -52,6 +54,10 @@ class WorkerOptions:
     generation: int = 1
     #: Worker processes of the gateway (this one included): where state lives depends on it.
     workers: int = 1
+    #: Agents with ``run:`` (their health is checked here: ``agents/lifecycle_health.py``).
+    agents: AgentPlan | None = None
+    #: Where the workers of one ``plano up`` share metrics (``None``: this process alone).
+    metrics_dir: Path | None = None
 
 
 async def serve(
@@ -70,6 +76,8 @@ async def serve(
     # The access log goes to stderr as JSON lines, one write per batch (when it is enabled).
     sink = stderr_sink if logging.getLogger("plano.access").isEnabledFor(logging.INFO) else None
     resources = Resources.create(counter, sink, state_settings(config, opts.workers))
+    resources.metrics.share_with(opts.metrics_dir, config.metrics.publish_interval)
+    agents = start_agents(config, resources, opts.agents)
     holder = RuntimeHolder(build_runtime(config, resources, specs, generation=opts.generation))
     servers = [
         ListenerServer(holder, i, sock, opts.drain_timeout) for i, sock in enumerate(sockets)
@@ -77,6 +85,7 @@ async def serve(
     await resources.start()
     await holder.current.start()
     await resources.share_health(lambda: holder.current.router)
+    await agents.start(holder)
     for server in servers:
         await server.start()
     _tune_gc()
@@ -91,6 +100,7 @@ async def serve(
     if opts.watch and reloader is not None:
         watch = ConfigWatch(reloader.path)
         watching = asyncio.get_running_loop().create_task(_watch(watch, reloader))
+    await agents.ready()  # managed agents healthy (or their start time-out) before "ready"
     _listening(servers, holder.current)
     if on_ready is not None:
         on_ready(holder.current)
@@ -105,6 +115,7 @@ async def serve(
     await asyncio.gather(*(server.stop() for server in servers))
     if reloader is not None:
         await reloader.close()
+    await agents.close()
     await holder.current.close()
     # The usage records still queued get what is left of the drain time (at least a second).
     await resources.close(within=max(1.0, deadline - loop.time()))

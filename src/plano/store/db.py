@@ -33,6 +33,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from plano.store import migrations
 from plano.store.protocols import StoreUnavailable
+from plano.store.sqlite_runner import set_wal
 
 __all__ = [
     "DEFAULT_SQLITE_PATH",
@@ -154,7 +155,7 @@ class SQLiteDatabase:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            _set_wal(conn, self.busy_timeout)
+            set_wal(conn, self.busy_timeout)
             # Safe with WAL: a power cut may lose the last commits, never corrupt the file.
             conn.execute("PRAGMA synchronous = NORMAL")
             if self.migrate:
@@ -175,20 +176,6 @@ class SQLiteDatabase:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._pool, conn.close)
         self._pool.shutdown(wait=False)
-
-
-def _set_wal(conn: sqlite3.Connection, patience: float) -> None:
-    """Switching to WAL needs a moment alone with the file; two fresh processes can collide
-    on it, and SQLite's busy handler does not cover that step, so retry for a while."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 class PostgresDatabase:

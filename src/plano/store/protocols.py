@@ -207,6 +207,15 @@ class UsageQuery:
     model: str | None = None
     principal: str | None = None
     session: str | None = None
+    #: Cost attribution: the virtual key's id, its user, team and tenant, the agent, the
+    #: route, the trace.
+    key_id: str | None = None
+    user_id: str | None = None
+    team: str | None = None
+    tenant: str | None = None
+    agent: str | None = None
+    route: str | None = None
+    trace_id: str | None = None
     status_min: int | None = None
     #: Newest first; continue from the ``next`` cursor of the previous page.
     cursor: str | None = None

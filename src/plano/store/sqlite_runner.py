@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from plano.store.protocols import StoreUnavailable
 
-__all__ = ["SQLiteRunner"]
+__all__ = ["SQLiteRunner", "set_wal"]
 
 T = TypeVar("T")
 log = logging.getLogger("plano.store")
@@ -57,7 +57,7 @@ class SQLiteRunner:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
             conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            set_wal(conn, self._busy_ms / 1000)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(self._schema)  # CREATE ... IF NOT EXISTS: safe to race
             self._conn = conn
@@ -112,3 +112,17 @@ class SQLiteRunner:
 
         await asyncio.get_running_loop().run_in_executor(self._pool, shut)
         self._pool.shutdown(wait=False)
+
+
+def set_wal(conn: sqlite3.Connection, patience: float) -> None:
+    """Switching to WAL needs a moment alone with the file; two fresh processes can collide
+    on it, and SQLite's busy handler does not cover that step, so retry for a while."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

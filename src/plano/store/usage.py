@@ -48,7 +48,7 @@ def _totals_sql(
 ) -> tuple[str, list[Any], list[str]]:
     params = Params(dialect)
     groups = group_exprs(by, dialect)
-    cols = [f"{sql} AS {name}" for name, sql in groups]
+    cols = [f'{sql} AS "{name}"' for name, sql in groups]  # "user" is reserved in SQL
     cols += [
         "COUNT(*) AS requests",
         "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors",

@@ -22,6 +22,7 @@ from plano.store.migrations import Dialect
 from plano.store.protocols import UsageQuery
 
 __all__ = [
+    "ATTRIBUTION",
     "COLUMNS",
     "GROUPS",
     "MAX_PAGE",
@@ -59,8 +60,27 @@ COLUMNS: tuple[str, ...] = (
     "error",
     "principal",
     "session",
+    # Cost attribution (migration 0005).
+    "key_id",
+    "user_id",
+    "team",
+    "tenant",
+    "agent",
+    "route",
+    "trace_id",
 )
+#: Filters and group-by names of the attribution columns (the API's name -> the column).
+ATTRIBUTION: dict[str, str] = {
+    "key": "key_id",
+    "user": "user_id",
+    "team": "team",
+    "tenant": "tenant",
+    "agent": "agent",
+    "route": "route",
+    "trace": "trace_id",
+}
 _KNOWN = frozenset(COLUMNS)
+_OPTIONAL = tuple(ATTRIBUTION.values())
 _BOOLS = ("stream", "usage_estimated")
 TOKENS = (
     "input_tokens",
@@ -107,6 +127,7 @@ GROUPS: dict[str, dict[Dialect, str]] = {
     "stream": {"sqlite": "stream", "postgres": "stream"},
     "day": {"sqlite": _DAY["sqlite"], "postgres": _DAY["postgres"]},
     "hour": {"sqlite": _HOUR["sqlite"], "postgres": _HOUR["postgres"]},
+    **{name: {"sqlite": col, "postgres": col} for name, col in ATTRIBUTION.items()},
 }
 
 
@@ -177,6 +198,9 @@ def record_from_row(row: Sequence[Any]) -> dict[str, Any]:
             d[name] = bool(d[name])
     if d["cost_usd"] is not None:
         d["cost_usd"] = str(d["cost_usd"])
+    for name in _OPTIONAL:  # as the record had them: present only when set
+        if d.get(name, "") is None:
+            del d[name]
     extra = row[len(COLUMNS)] if len(row) > len(COLUMNS) else None
     if extra:
         d.update(orjson.loads(extra))
@@ -205,7 +229,7 @@ def where(q: UsageQuery, params: Params, *, paging: bool) -> str:
         conds.append(f"ts >= {params.add(float(q.since))}")
     if q.until is not None:
         conds.append(f"ts < {params.add(float(q.until))}")
-    for name in ("provider", "model", "principal", "session"):
+    for name in ("provider", "model", "principal", "session", *ATTRIBUTION.values()):
         value = getattr(q, name)
         if value is not None:
             conds.append(f"{name} = {params.add(value)}")

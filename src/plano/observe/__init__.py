@@ -1,0 +1,1 @@
+"""Observability: metrics (``metrics*``) and tracing; see ``docs/metrics.md``."""
