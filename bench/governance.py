@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import signal
 import statistics
 import sys
@@ -48,6 +47,13 @@ from typing import Any
 
 import orjson
 
+from bench.common_cost import (
+    errors_of,
+    results_head,
+    start_plano,
+    start_upstream,
+    write_section,
+)
 from bench.install import log
 from bench.procs import (
     Proc,
@@ -56,10 +62,8 @@ from bench.procs import (
     cpu_seconds,
     free_port,
     machine_busy_seconds,
-    wait_http,
 )
 from bench.scenarios import bare_config, request_body
-from bench.state import splice
 from bench.wrk import lua_script, run_wrk
 
 __all__ = ["FEATURES", "HEADING", "config_for", "main", "render"]
@@ -195,17 +199,8 @@ class Run:
         return Target("floor", self.start("floor", cmd, port, self.gw_cpu, ROOT), port)
 
     def gateway(self, name: str, features: tuple[str, ...], upstream: int) -> Target:
-        port = free_port()
-        cwd = WORK / name
-        shutil.rmtree(cwd, ignore_errors=True)
-        cwd.mkdir(parents=True)
-        text = config_for(features, port, upstream)
-        self.configs[name] = text
-        (cwd / "config.yaml").write_text(text)
-        cmd = [sys.executable, "-m", "plano", "up", "config.yaml", "--host", "127.0.0.1"]
-        cmd += ["--port", str(port), "--workers", "1"]
-        proc = self.start(f"plano-{name}", cmd, port, self.gw_cpu, cwd)
-        wait_http(port, "/healthz", 30)
+        config = partial(config_for, features, upstream=upstream)
+        proc, port = start_plano(self, WORK, name, config)
         return Target(name, proc, port, _make_key(port) if "auth" in features else "")
 
     def _ours(self) -> float:
@@ -542,14 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.smoke:
         payloads = {"small": payloads["small"]}
     try:
-        up = free_port()
-        run.start(
-            "upstream",
-            [sys.executable, "-m", "bench.upstream", "--port", str(up)],
-            up,
-            run.load_cpu,
-            ROOT,
-        )
+        up = start_upstream(run)
         targets = [run.floor(up), run.gateway("bare", (), up)]
         for name in names:
             feats = FEATURES if name == "all" else (name,)
@@ -560,11 +548,11 @@ def main(argv: list[str] | None = None) -> int:
         run.close()
     samples = samples_of(targets)
     doc: dict[str, Any] = {
-        "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "mode": "smoke" if a.smoke else "full",
-        "method": f"{a.rounds} rounds x {a.seconds:g} s per target, alternating; wrk, "
-        f"non-streaming JSON, concurrency 50; gateways and floor on core "
-        f"{run.gw_cpu}, wrk and the upstream on core {run.load_cpu}",
+        **results_head(
+            a,
+            f"non-streaming JSON, concurrency 50; gateways and floor on core "
+            f"{run.gw_cpu}, wrk and the upstream on core {run.load_cpu}",
+        ),
         "rows": summary(samples),
         "samples": samples,
         "configs": run.configs,
@@ -581,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"wrote {out}")
     if not a.no_render:
         _write_section(doc, doc_path)
-    errors = sum(r["errors"] for rows in doc["rows"].values() for r in rows)
+    errors = errors_of(doc)
     if a.smoke and errors:
         log(f"smoke: {errors} errors")
         return 1
@@ -589,11 +577,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_section(doc: dict[str, Any], doc_path: Path | None) -> None:
-    text = render(doc)
-    print(text)
-    if doc_path is not None and doc_path.exists():
-        doc_path.write_text(splice(doc_path.read_text(), HEADING, text))
-        log(f"wrote its section of {doc_path}")
+    write_section(render(doc), doc_path, HEADING)
 
 
 if __name__ == "__main__":

@@ -23,29 +23,26 @@ Results go to ``docs/benchmarks/metrics.json`` and the report's section "Metrics
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import governance
+from bench import common_cost, governance
 from bench.governance import Run, Target, samples_of, summary
 from bench.install import log
-from bench.procs import free_port, wait_http
+from bench.procs import free_port
 from bench.scenarios import bare_config, request_body
-from bench.state import splice
 
 __all__ = ["HEADING", "config_for", "main", "micro", "render"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = common_cost.ROOT
 WORK = ROOT / "bench" / ".work" / "metrics"
 OUT = ROOT / "docs" / "benchmarks" / "metrics.json"
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -71,18 +68,9 @@ def config_for(name: str, port: int, upstream: int, metrics_port: int) -> str:
 
 class _Run(Run):
     def plano(self, name: str, upstream: int) -> tuple[Target, int]:
-        port, mport = free_port(), free_port()
-        cwd = WORK / name.replace("+", "-")
-        shutil.rmtree(cwd, ignore_errors=True)
-        cwd.mkdir(parents=True)
-        text = config_for(name, port, upstream, mport)
-        self.configs[name] = text
-        (cwd / "config.yaml").write_text(text)
-        cmd = [sys.executable, "-m", "plano", "up", "config.yaml", "--host", "127.0.0.1"]
-        cmd += ["--port", str(port), "--workers", "1"]
-        proc = self.start(f"plano-{name}", cmd, port, self.gw_cpu, cwd)
-        wait_http(port, "/healthz", 30)
-        return Target(name, proc, port), mport
+        mport = free_port()
+        config = partial(config_for, name, upstream=upstream, metrics_port=mport)
+        return Target(name, *common_cost.start_plano(self, WORK, name, config)), mport
 
 
 class Scraper:
@@ -242,20 +230,11 @@ render = render_doc
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
-    p.add_argument("--seconds", type=float, default=4.0, help="per wrk run")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--warmup", type=float, default=2.0)
-    p.add_argument("--smoke", action="store_true", help="seconds-long harness check")
+    p = common_cost.cost_parser(COMMAND, __doc__)
     p.add_argument("--no-tracing", action="store_true", help="skip metrics+tracing")
-    p.add_argument("--no-render", action="store_true", help="leave the report alone")
-    p.add_argument("--render-only", action="store_true", help="render the last results again")
     a = p.parse_args(argv)
     if a.render_only:
-        text = render_doc(json.loads(OUT.read_text()))
-        DOC.write_text(splice(DOC.read_text(), HEADING, text))
-        print(text)
-        return 0
+        return common_cost.render_again(OUT, render_doc, DOC, HEADING)
     if a.smoke:
         a.seconds, a.rounds, a.warmup = 1.0, 1, 0.5
     out = WORK / "smoke" / "metrics.json" if a.smoke else OUT
@@ -269,9 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         payloads["stream"] = request_body("gpt-4o-mini", True)
     names = ["metrics"] if a.no_tracing else ["metrics", "metrics+tracing"]
     try:
-        up = free_port()
-        cmd = [sys.executable, "-m", "bench.upstream", "--port", str(up)]
-        run.start("upstream", cmd, up, run.load_cpu, ROOT)
+        up = common_cost.start_upstream(run)
         targets = [run.floor(up), run.plano("bare", up)[0]]
         for name in names:
             try:
@@ -288,11 +265,11 @@ def main(argv: list[str] | None = None) -> int:
             s.stop.set()
         run.close()
     doc: dict[str, Any] = {
-        "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "mode": "smoke" if a.smoke else "full",
-        "method": f"{a.rounds} rounds x {a.seconds:g} s per target, alternating; wrk, "
-        f"concurrency 50; gateways and floor on core {run.gw_cpu}, wrk, the upstream and "
-        f"the scraper on core {run.load_cpu}",
+        **common_cost.results_head(
+            a,
+            f"concurrency 50; gateways and floor on core {run.gw_cpu}, wrk, the upstream and "
+            f"the scraper on core {run.load_cpu}",
+        ),
         "rows": summary(samples_of(targets)),
         "samples": samples_of(targets),
         "scrapes": {
@@ -302,16 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         "configs": run.configs,
         "micro": micro(2000 if a.smoke else 20000),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
-    log(f"wrote {out}")
-    text = render_doc(doc)
-    print(text)
-    if not a.smoke and not a.no_render and DOC.exists():
-        DOC.write_text(splice(DOC.read_text(), HEADING, text))
-        log(f"wrote its section of {DOC}")
-    errors = sum(r["errors"] for rows in doc["rows"].values() for r in rows)
-    return 1 if a.smoke and (errors or doc["scrapes"]["failed"]) else 0
+    section = None if a.smoke or a.no_render else DOC  # smoke runs leave the report alone
+    common_cost.write_results(doc, out, render_doc, section, HEADING)
+    return 1 if a.smoke and (common_cost.errors_of(doc) or doc["scrapes"]["failed"]) else 0
 
 
 if __name__ == "__main__":

@@ -19,25 +19,20 @@ Results go to ``docs/benchmarks/tracing.json`` and the report's section "Tracing
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
 import signal
 import sys
 import time
-from pathlib import Path
+from functools import partial
 from typing import Any
 
-from bench import governance
+from bench import common_cost, governance
 from bench.governance import Run, Target, samples_of, summary
-from bench.install import log
-from bench.procs import free_port, wait_http
+from bench.procs import free_port
 from bench.scenarios import bare_config, request_body
-from bench.state import splice
 
 __all__ = ["HEADING", "config_for", "main", "micro", "render_doc"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = common_cost.ROOT
 WORK = ROOT / "bench" / ".work" / "tracing"
 OUT = ROOT / "docs" / "benchmarks" / "tracing.json"
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -65,18 +60,8 @@ def config_for(name: str, port: int, upstream: int, collector: int) -> str:
 
 class _Run(Run):
     def plano(self, name: str, upstream: int, collector: int) -> Target:
-        port = free_port()
-        cwd = WORK / name
-        shutil.rmtree(cwd, ignore_errors=True)
-        cwd.mkdir(parents=True)
-        text = config_for(name, port, upstream, collector)
-        self.configs[name] = text
-        (cwd / "config.yaml").write_text(text)
-        cmd = [sys.executable, "-m", "plano", "up", "config.yaml", "--host", "127.0.0.1"]
-        cmd += ["--port", str(port), "--workers", "1"]
-        proc = self.start(f"plano-{name}", cmd, port, self.gw_cpu, cwd)
-        wait_http(port, "/healthz", 30)
-        return Target(name, proc, port)
+        config = partial(config_for, name, upstream=upstream, collector=collector)
+        return Target(name, *common_cost.start_plano(self, WORK, name, config))
 
 
 def micro(n: int = 2000) -> dict[str, float]:
@@ -235,19 +220,9 @@ def _sdk_cost() -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
-    p.add_argument("--seconds", type=float, default=4.0, help="per wrk run")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--warmup", type=float, default=2.0)
-    p.add_argument("--smoke", action="store_true", help="seconds-long harness check")
-    p.add_argument("--no-render", action="store_true", help="leave the report alone")
-    p.add_argument("--render-only", action="store_true", help="render the last results again")
-    a = p.parse_args(argv)
+    a = common_cost.cost_parser(COMMAND, __doc__).parse_args(argv)
     if a.render_only:
-        text = render_doc(json.loads(OUT.read_text()))
-        DOC.write_text(splice(DOC.read_text(), HEADING, text))
-        print(text)
-        return 0
+        return common_cost.render_again(OUT, render_doc, DOC, HEADING)
     if a.smoke:
         a.seconds, a.rounds, a.warmup = 1.0, 1, 0.5
     out = WORK / "smoke" / "tracing.json" if a.smoke else OUT
@@ -259,9 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if not a.smoke:
         payloads["stream"] = request_body("gpt-4o-mini", True)
     try:
-        up, sink = free_port(), free_port()
-        run.start("upstream", [sys.executable, "-m", "bench.upstream", "--port", str(up)], up,
-                  run.load_cpu, ROOT)  # fmt: skip
+        up, sink = common_cost.start_upstream(run), free_port()
         run.start("otlp-sink", [sys.executable, "-m", "bench.otlp_sink", "--port", str(sink)],
                   sink, run.load_cpu, ROOT)  # fmt: skip
         targets = [run.floor(up), run.plano("bare", up, sink), run.plano("tracing", up, sink)]
@@ -272,27 +245,20 @@ def main(argv: list[str] | None = None) -> int:
         run.close()
     samples = samples_of(targets)
     doc: dict[str, Any] = {
-        "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "mode": "smoke" if a.smoke else "full",
-        "method": f"{a.rounds} rounds x {a.seconds:g} s per target, alternating; wrk, "
-        f"concurrency 50; gateways and floor on core {run.gw_cpu}, wrk, the upstream and "
-        f"the collector on core {run.load_cpu}",
+        **common_cost.results_head(
+            a,
+            f"concurrency 50; gateways and floor on core {run.gw_cpu}, wrk, the upstream and "
+            f"the collector on core {run.load_cpu}",
+        ),
         "rows": summary(samples),
         "samples": samples,
         "tracer": status,
         "configs": run.configs,
         "micro": {**micro(500 if a.smoke else 5000), **_sdk_cost()},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
-    log(f"wrote {out}")
-    text = render_doc(doc)
-    print(text)
-    if not a.smoke and not a.no_render and DOC.exists():
-        DOC.write_text(splice(DOC.read_text(), HEADING, text))
-        log(f"wrote its section of {DOC}")
-    errors = sum(r["errors"] for rows in doc["rows"].values() for r in rows)
-    return 1 if a.smoke and errors else 0
+    section = None if a.smoke or a.no_render else DOC  # smoke runs leave the report alone
+    common_cost.write_results(doc, out, render_doc, section, HEADING)
+    return 1 if a.smoke and common_cost.errors_of(doc) else 0
 
 
 if __name__ == "__main__":

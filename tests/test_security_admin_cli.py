@@ -3,6 +3,7 @@ a redirect (a proxy in front, a wrong --url) is an error, not a hop for the key.
 
 from __future__ import annotations
 
+import argparse
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import yaml
 
-from plano.admin_cli import AdminClient, AdminError
+from plano.admin_cli import AdminClient, AdminError, gateway_target
 
 KEY = "adm-secret-key-0123456789"
 
@@ -82,3 +84,42 @@ def test_a_redirect_is_an_error_and_the_key_stays_home(pair: Pair, method: str) 
 def test_the_gateway_asked_directly_gets_the_key(pair: Pair) -> None:
     assert AdminClient(pair.elsewhere, KEY, timeout=5).call("GET", "/plano/v1/keys") == {"data": []}
     assert pair.elsewhere_seen[-1]["authorization"] == f"Bearer {KEY}"
+
+
+def _config_with_key(tmp_path: Any, address: str = "127.0.0.1") -> str:
+    config = {
+        "version": "v0.4.0",
+        "listeners": [{"type": "model", "name": "llm", "port": 12345, "address": address}],
+        "model_providers": [{"model": "openai/gpt-4o-mini", "access_key": "k"}],
+        "gateway": {"admin_key": KEY},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://evil.example:12345", "http://127.0.0.1:9999", "https://127.0.0.1:12345"]
+)
+def test_the_configs_admin_key_never_goes_to_another_url(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.delenv("PLANO_ADMIN_KEY", raising=False)
+    monkeypatch.delenv("PLANO_URL", raising=False)
+    ns = argparse.Namespace(url=url, admin_key=None, config=_config_with_key(tmp_path))
+    assert gateway_target(ns) == (url, None)
+    # Given explicitly, the key goes where it is told.
+    ns.admin_key = "explicit"
+    assert gateway_target(ns) == (url, "explicit")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:12345", "http://localhost:12345/", "http://[::1]:12345"]
+)
+def test_the_configs_own_listener_still_gets_its_key(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.delenv("PLANO_ADMIN_KEY", raising=False)
+    monkeypatch.delenv("PLANO_URL", raising=False)
+    ns = argparse.Namespace(url=url, admin_key=None, config=_config_with_key(tmp_path, "0.0.0.0"))
+    assert gateway_target(ns) == (url, KEY)

@@ -70,15 +70,15 @@ def test_agents_are_listed_and_an_unhealthy_one_exits_2() -> None:
             "id": "flights",
             "state": "running",
             "managed": True,
-            "healthy": True,
-            "replicas": [{"url": "a"}, {"url": "b"}],
+            "healthy": 2,
+            "replicas": [{"url": "a", "pid": 11}, {"url": "b", "pid": 12}],
             "restarts": 1,
         },
         {
             "id": "weather",
             "state": "crashloop",
             "managed": True,
-            "healthy": False,
+            "healthy": 0,
             "replicas": [],
             "restarts": 5,
             "last_error": "exited with status 1",
@@ -86,8 +86,9 @@ def test_agents_are_listed_and_an_unhealthy_one_exits_2() -> None:
     ]
     status = _status(agents=agents)
     text = _text(status)
-    assert "flights running yes 2 1" in text
-    assert "weather crashloop yes 0 5 exited with status 1" in text
+    # The table of ``plano agents`` (one rendering of agent rows).
+    assert "flights running yes 2/2 healthy (pid 11, 12) 1" in text
+    assert "weather crashloop yes 0/0 healthy 5 exited with status 1" in text
     assert status_verdict(status) == 2
     assert status_verdict(_status(agents=agents[:1])) == 0
 
@@ -101,4 +102,5 @@ def test_an_agent_with_no_healthy_replica_exits_2() -> None:
     assert status_verdict(_status(agents=[up, external])) == 0
     assert status_verdict(_status(agents=[up, external, down])) == 2
     assert status_verdict(_status(agents=[{**up, "healthy": 0, "state": "starting"}])) == 2
-    assert "c crash-looping yes 1 0" in _text(_status(agents=[down]))
+    assert "c crash-looping yes 0/1 healthy 0" in _text(_status(agents=[down]))
+    assert "b external external" in _text(_status(agents=[external]))

@@ -3,7 +3,9 @@ admin API (``/plano/v1/keys``, ``/plano/v1/audit``).
 
 Where the gateway is: ``--url``, else ``$PLANO_URL``, else the config's admin listener
 (``gateway.admin_port``) or its model listener. The admin key: ``--admin-key``, else
-``$PLANO_ADMIN_KEY``, else the config's ``gateway.admin_key``. The config is the one given,
+``$PLANO_ADMIN_KEY``, else the config's ``gateway.admin_key``, but that one only to the
+config's own listener (another ``--url`` gets no key unless given one explicitly: a mistyped
+or hostile host must not receive it). The config is the one given,
 else the one ``plano up -d`` serves, else ``./config.yaml`` (none: ``http://127.0.0.1:12000``).
 """
 
@@ -17,7 +19,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,10 @@ __all__ = [
     "gateway_target",
     "plain_table",
     "print_error",
+    "same_listener",
     "target_arguments",
     "tls_context",
+    "when_utc",
 ]
 
 _SERVED = Path(".plano") / "plano.config"
@@ -49,12 +53,13 @@ class AdminError(Exception):
     """The admin API refused, or could not be reached."""
 
 
-def plain_table(*columns: str, title: str | None = None) -> Table:
+def plain_table(*columns: str, title: str | None = None, right: Collection[str] = ()) -> Table:
     """A table as every admin command prints one: no box, no edge padding, the title on
-    the left (``plano keys``, ``status``, ``agents``, ``cost``, ``trace``)."""
+    the left (``plano keys``, ``status``, ``agents``, ``cost``, ``trace``); the columns
+    named in ``right`` (numbers) right-justified."""
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, justify="right" if column in right else "left")
     return table
 
 
@@ -180,7 +185,34 @@ def gateway_target(args: argparse.Namespace) -> tuple[str, str | None]:
     port = g.admin_port or listener.port
     tls = admin_tls(config) if g.admin_port else listener.tls
     scheme = "https" if tls is not None else "http"
-    return url or f"{scheme}://{host}:{port}", key or g.admin_key
+    own = f"{scheme}://{host}:{port}"
+    if key is None and g.admin_key and url and not same_listener(url, own):
+        err.print(
+            f"[yellow]note[/]: not sending the config's admin key to {escape(url)} (not the "
+            "config's listener); pass --admin-key or set PLANO_ADMIN_KEY",
+            soft_wrap=True,
+        )
+        return url, None
+    return url or own, key or g.admin_key
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def same_listener(url: str, own: str) -> bool:
+    """Whether ``url`` names the config's own listener ``own`` (same scheme and port, the
+    same host or both loopback): only then may the config's admin key go with it. Pure."""
+    try:
+        a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(own)
+        ports = (a.port or _DEFAULT_PORTS.get(a.scheme), b.port or _DEFAULT_PORTS.get(b.scheme))
+    except ValueError:
+        return False
+    if a.scheme != b.scheme or ports[0] != ports[1] or a.hostname is None:
+        return False
+    return a.hostname == b.hostname or {a.hostname, b.hostname} <= _LOOPBACK_HOSTS
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -209,7 +241,8 @@ def admin_client(args: argparse.Namespace) -> AdminClient:
     return AdminClient(url, key, context=tls_context(args))
 
 
-def _when(value: Any) -> str:
+def when_utc(value: Any) -> str:
+    """Epoch seconds as ``YYYY-MM-DD HH:MM:SSZ`` (empty for ``None``)."""
     if value is None:
         return ""
     return dt.datetime.fromtimestamp(float(value), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -265,8 +298,8 @@ def _keys_table(keys: list[dict[str, Any]]) -> Table:
         table.add_row(
             *(escape(str(k.get(f) or "")) for f in ("id", "source", "user", "team", "tenant")),
             escape(_list(k.get("models"))),
-            _when(k.get("expires_at")),
-            _when(k.get("revoked_at")),
+            when_utc(k.get("expires_at")),
+            when_utc(k.get("revoked_at")),
             escape(str(k.get("hint") or "")),
         )
     return table
@@ -306,7 +339,7 @@ def _revoke(client: AdminClient, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(done, indent=2))
     else:
-        when = _when(done["revoked_at"])
+        when = when_utc(done["revoked_at"])
         out.print(f"[green]✓[/] key [bold]{escape(done['id'])}[/] revoked at {when}")
     return 0
 
@@ -339,7 +372,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for e in page["data"]:
         what = e.get("model") or e.get("model_requested") or e.get("target") or ""
         table.add_row(
-            _when(e.get("ts")),
+            when_utc(e.get("ts")),
             escape(str(e.get("principal") or "")),
             escape(str(e.get("source") or "")),
             escape(str(e.get("action") or "")),

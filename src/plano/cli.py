@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -443,7 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"plano {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in _COMMANDS:  # in the order ``plano --help`` lists them
+        add(sub)
+    return p
 
+
+def _add_serving_commands(sub: Any) -> None:
+    """``validate``, ``up``, ``down``, ``reload``."""
     v = sub.add_parser("validate", help="check a config and list every problem with its path")
     v.add_argument("config", nargs="?", help="config file (default: ./config.yaml)")
     v.add_argument("--json", action="store_true", help="machine-readable output")
@@ -478,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pid", type=int, help="the gateway's pid (default: .plano/plano.pid)")
     r.set_defaults(func=cmd_reload)
 
+
+def _add_tool_commands(sub: Any) -> None:
+    """``demo``, ``schema``, ``db``, ``policy``."""
     demo = sub.add_parser("demo", help="gateway + simulated providers + traffic, no keys needed")
     demo.add_argument("--port", type=int, default=12000, help="gateway port (default 12000)")
     demo.add_argument("--keep", action="store_true", help="keep serving after the traffic")
@@ -509,6 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("config", nargs="?", help="config file (default: ./config.yaml)")
     pt.set_defaults(func=cmd_policy)
 
+
+def _add_client_commands(sub: Any) -> None:
+    """The admin API's clients (``keys``, ``audit``, ``agents``, ``trace``, ``status``,
+    ``cost``), ``init`` and ``sim``: each module adds its own (imported here, lazily)."""
     from plano.admin_cli import add_admin_commands
 
     add_admin_commands(sub)
@@ -539,7 +552,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run simulated OpenAI/Anthropic/Gemini providers")
     add_arguments(sim)
     sim.set_defaults(func=cmd_sim)
-    return p
+
+
+_COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_serving_commands,
+    _add_tool_commands,
+    _add_client_commands,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from plano.admin_cli import AdminError, admin_client, target_arguments
+from plano.admin_cli import AdminError, admin_client, plain_table, print_error, target_arguments
 
 __all__ = ["BY", "add_cost_command", "cmd_cost", "cost_rows", "parse_since"]
 
@@ -61,7 +61,6 @@ _SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 
 def parse_since(text: str | None, now: float | None = None) -> str | None:
@@ -104,7 +103,8 @@ def _totals(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _table(rows: list[dict[str, Any]], groups: list[str], totals: dict[str, Any]) -> Table:
-    table = Table(box=None, pad_edge=False, show_footer=True)
+    table = plain_table()
+    table.show_footer = True
     for i, g in enumerate(groups):
         table.add_column(g, footer="total" if i == 0 else "")
     for s in _SUMS:
@@ -139,8 +139,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
             query[param] = getattr(args, dest)
         report = admin_client(args).call("GET", "/plano/v1/usage", query=query)
     except AdminError as exc:
-        err.print(f"[red]error[/]: {escape(str(exc))}", soft_wrap=True)
-        return 1
+        return print_error(exc)
     rows = cost_rows(report, groups)
     totals = _totals(report)
     if fmt == "json":

@@ -74,12 +74,9 @@ def _agent(
             "max_tokens": 48,
             "messages": [{"role": "system", "content": system}, *messages],
         }
-        # The turn's traceparent and session go on: Plano ties this call to the turn's
-        # trace. Not its x-request-id: the usage log keeps one record per request id, and
-        # the flight and weather agents of one turn would share it.
-        carried = propagation_headers(turn)
-        carried.pop("x-request-id", None)
-        headers = {"content-type": "application/json", **carried}
+        # The turn's traceparent, session and x-request-id go on: Plano ties this call to
+        # the turn's trace and keeps the turn's id beside the call's own.
+        headers = {"content-type": "application/json", **propagation_headers(turn)}
         url = model_base() + "/v1/chat/completions"
         async with session.post(url, data=orjson.dumps(body), headers=headers) as resp:
             data = orjson.loads(await resp.read())

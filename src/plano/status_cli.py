@@ -1,6 +1,6 @@
 """``plano status``: what the running gateway says about itself (``GET /plano/v1/status``):
 its listeners (with TLS), workers, stores and writers, auth and reload generation; and its
-agents (``GET /plano/v1/agents``) when it has any.
+agents (``GET /plano/v1/agents``, the table of ``plano agents``) when it has any.
 
 One call, answered by whichever worker accepts it: the generation, state and stores are
 that worker's view (every worker reloads the same file). The gateway and the admin key are
@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from plano.admin_cli import AdminError, admin_client, plain_table, print_error, target_arguments
+from plano.agents_cli import agent_down, agents_table
 
 __all__ = ["add_status_command", "cmd_status", "render_status", "status_verdict"]
 
@@ -28,7 +29,6 @@ out = Console(highlight=False)
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "draining": "yellow"}
 _STORE_STYLE = {"ok": "green", "degraded": "red"}
-_DOWN_STATES = frozenset({"down", "crash-looping"})
 
 
 def status_verdict(status: Mapping[str, Any]) -> int:
@@ -36,16 +36,8 @@ def status_verdict(status: Mapping[str, Any]) -> int:
     stores = status.get("stores") or {}
     degraded = any(s.get("status") != "ok" for s in stores.values() if isinstance(s, dict))
     agents = status.get("agents") or []
-    degraded |= any(isinstance(a, dict) and _agent_down(a) for a in agents)
+    degraded |= any(isinstance(a, dict) and agent_down(a) for a in agents)
     return 0 if status.get("state") == "ready" and not degraded else 2
-
-
-def _agent_down(agent: Mapping[str, Any]) -> bool:
-    """No healthy replica or a down / crash-looping state. ``healthy`` is the count of
-    healthy replicas in ``GET /plano/v1/agents`` (``None``: an agent Plano does not
-    health-check), so ``0`` is down, not merely falsy."""
-    healthy = agent.get("healthy")
-    return (healthy is not None and not healthy) or agent.get("state") in _DOWN_STATES
 
 
 def _uptime(seconds: Any) -> str:
@@ -119,26 +111,7 @@ def render_status(status: Mapping[str, Any], console: Console) -> None:
     console.print(_stores(status))
     agents = status.get("agents")
     if isinstance(agents, list) and agents:
-        console.print(_agents(agents))
-
-
-def _agents(agents: list[Any]) -> Table:
-    table = plain_table(
-        "agent", "state", "managed", "replicas", "restarts", "last error", title="agents"
-    )
-    for a in agents:
-        if not isinstance(a, dict):
-            continue
-        style = "red" if _agent_down(a) else ("green" if a.get("healthy") else "dim")
-        table.add_row(
-            escape(str(a.get("id", ""))),
-            f"[{style}]{escape(str(a.get('state') or '-'))}[/]",
-            "yes" if a.get("managed") else "",
-            str(len(a.get("replicas") or [])),
-            str(a.get("restarts") or 0),
-            escape(str(a.get("last_error") or "")),
-        )
-    return table
+        console.print(agents_table(agents, title="agents"))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -13,7 +13,6 @@ key: as every admin command (``plano.admin_cli``)::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import urllib.parse
 from collections.abc import Sequence
@@ -24,7 +23,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from plano.admin_cli import AdminClient, AdminError, admin_client, target_arguments
+from plano.admin_cli import (
+    AdminClient,
+    AdminError,
+    admin_client,
+    plain_table,
+    print_error,
+    target_arguments,
+    when_utc,
+)
 
 __all__ = ["add_trace_command", "cmd_trace", "waterfall"]
 
@@ -43,12 +50,6 @@ _SERVICE_STYLE = {
 }
 
 
-def _when(ts: Any) -> str:
-    if ts is None:
-        return ""
-    return dt.datetime.fromtimestamp(float(ts), dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _cost(value: Any) -> str:
     if value in (None, ""):
         return ""
@@ -59,9 +60,10 @@ def _cost(value: Any) -> str:
 
 
 def traces_table(traces: Sequence[dict[str, Any]]) -> Table:
-    table = Table(box=None, pad_edge=False)
-    for col in ("time (UTC)", "trace", "root", "model", "ms", "spans", "tokens", "cost", "status"):
-        table.add_column(col, justify="right" if col in ("ms", "spans", "tokens") else "left")
+    table = plain_table(
+        "time (UTC)", "trace", "root", "model", "ms", "spans", "tokens", "cost", "status",
+        right=("ms", "spans", "tokens"),
+    )  # fmt: skip
     for t in traces:
         status = str(t.get("status") or "")
         errors = int(t.get("errors") or 0)
@@ -69,7 +71,7 @@ def traces_table(traces: Sequence[dict[str, Any]]) -> Table:
         if errors and status != "error":
             shown += f" [yellow]({errors} failed)[/]"
         table.add_row(
-            _when(t.get("started_at")),
+            when_utc(t.get("started_at")),
             escape(str(t.get("trace_id", ""))),
             escape(str(t.get("root_name") or "")),
             escape(str(t.get("model") or "")),
@@ -132,9 +134,10 @@ def waterfall(trace: dict[str, Any]) -> Table:
     start = min((s["start_ns"] for s in spans), default=0)
     end = max((s["end_ns"] for s in spans), default=start + 1)
     total = max(end - start, 1)
-    table = Table(box=None, pad_edge=False, title=f"trace {trace.get('trace_id', '')}")
-    for col in ("span", "service", "start ms", "ms", "waterfall", "details"):
-        table.add_column(col, justify="right" if col in ("start ms", "ms") else "left")
+    table = plain_table(
+        "span", "service", "start ms", "ms", "waterfall", "details",
+        title=f"trace {trace.get('trace_id', '')}", right=("start ms", "ms"),
+    )  # fmt: skip
     for depth, s in _ordered(spans):
         offset = s["start_ns"] - start
         length = max(s["end_ns"] - s["start_ns"], 0)
@@ -177,8 +180,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
             return 0
         traces = _list(client, args, limit=args.limit)
     except AdminError as exc:
-        err.print(f"[red]error[/]: {escape(str(exc))}", soft_wrap=True)
-        return 1
+        return print_error(exc)
     if args.json:
         print(json.dumps({"traces": traces}, indent=2))
     elif not traces:

@@ -4,6 +4,7 @@ checks and round robin against real HTTP servers."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,6 +16,15 @@ from plano.agents.lifecycle import agent_state, agent_token, plan_agents
 from plano.agents.lifecycle_health import ManagedDirectory
 from plano.agents.lifecycle_procs import ProcessTable, read_status
 from plano.config.agent_run import AgentRun
+
+
+async def eventually(check: Callable[[], bool], within: float = 30.0) -> None:
+    """Until ``check()`` holds: health rounds run every 0.1 s while a replica is down, later
+    than that on a loaded box (fixed sleeps here were flaky)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
 
 
 def agent(agent_id: str, url: str, **run: Any) -> Any:
@@ -118,22 +128,39 @@ async def test_health_round_robin_and_failures(tmp_path: Path) -> None:
     assert directory.state("a") == "starting" and directory.endpoints("a") == []
     await directory.start()
     try:
-        assert await directory.wait_up("a", 5)
-        await asyncio.sleep(0.15)
+        assert await directory.wait_up("a", 30)
+        await eventually(lambda: len(directory.endpoints("a")) == 2)
         firsts = {directory.endpoints("a")[0] for _ in range(4)}
         assert firsts == {f"http://127.0.0.1:{p0}", f"http://127.0.0.1:{p1}"}
         codes[0]["code"] = 500
-        await asyncio.sleep(0.3)
-        assert directory.endpoints("a") == [f"http://127.0.0.1:{p1}"]
+        await eventually(lambda: directory.endpoints("a") == [f"http://127.0.0.1:{p1}"])
         directory.report_failure(f"http://127.0.0.1:{p1}/", "connection reset")
         assert directory.endpoints("a") == []
         status = directory.status()[0]
         assert status["healthy"] == 0 and status["last_error"] == "health check answered 500"
-        await asyncio.sleep(0.3)
-        assert directory.endpoints("a") == [f"http://127.0.0.1:{p1}"]
+        await eventually(lambda: directory.endpoints("a") == [f"http://127.0.0.1:{p1}"])
         assert directory.endpoints("ext") == ("http://x:1",)
         assert directory.state("ext") == "external"
     finally:
         await directory.close()
         for runner, _ in servers:
             await runner.cleanup()
+
+
+def test_a_restarted_replica_waits_for_its_own_health_check(tmp_path: Path) -> None:
+    plan = plan_agents(
+        [agent("a", "http://127.0.0.1:1", health_interval=1, start_timeout=5)],
+        base_dir=tmp_path,
+        plano_url="",
+    )
+    directory = ManagedDirectory(plan)
+    (h,) = directory.health["a"]
+    name = h.replica.name
+    directory.processes = {name: {"process": "running", "pid": 100}}
+    h.healthy, h.ok_pid = True, 100
+    assert directory.endpoints("a") == [h.replica.url]
+    # The supervisor restarted it: the old process's last good check says nothing of the new.
+    directory.processes = {name: {"process": "running", "pid": 101, "restarts": 1}}
+    assert directory.endpoints("a") == []
+    h.ok_pid = 101  # what the next good check records
+    assert directory.endpoints("a") == [h.replica.url]

@@ -26,13 +26,20 @@ def test_defaults_count_requests_and_open_no_port() -> None:
     assert [s.kind for s in plan_listeners(config)] == ["model", "admin"]
 
 
-def test_the_metrics_listener_binds_the_model_listeners_address_unless_told() -> None:
+def test_the_metrics_listener_binds_loopback_unless_told() -> None:
     config, _ = check_config(raw(port=9464, publish_interval="250ms"), {})
     assert config is not None and config.metrics.publish_interval == 0.25
     spec = plan_listeners(config)[-1]
     assert (spec.name, spec.kind, spec.host, spec.port, spec.source) == (
-        "metrics", "metrics", "127.0.0.2", 9464, "metrics.port",
+        "metrics", "metrics", "127.0.0.1", 9464, "metrics.port",
     )  # fmt: skip
+
+
+def test_a_public_model_listener_does_not_make_the_keyless_metrics_public() -> None:
+    data = raw(port=9464)
+    data["listeners"][0]["address"] = "0.0.0.0"
+    config, _ = check_config(data, {})
+    assert config is not None and plan_listeners(config)[-1].host == "127.0.0.1"
     config, _ = check_config(raw(port=9464, address="10.0.0.5"), {})
     assert config is not None and plan_listeners(config)[-1].host == "10.0.0.5"
 

@@ -154,8 +154,9 @@ class Agents:
 
 
 @contextmanager
-def serve_agents(port: int) -> Iterator[Agents]:
-    agents = Agents()
+def serve_agents(port: int, agents: Agents | None = None) -> Iterator[Agents]:
+    """``agents``: a subclass's instance to serve instead (a test's own stand-ins)."""
+    agents = agents or Agents()
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(agents.app())
     started = threading.Event()

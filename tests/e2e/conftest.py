@@ -22,6 +22,8 @@ from plano.sim import SimOptions, SimServer
 #: The e2e config's first provider reads its key from $SIM_KEY; an unset key is a config error,
 #: so every `plano` subprocess gets it (rather than mutating this process's environment).
 SIM_KEY = "sk-sim-secret-123"
+#: Seconds `plano up` may take to write its ready file (waits end as soon as it is there).
+START_TIMEOUT = 90.0
 
 
 def free_port() -> int:
@@ -36,10 +38,16 @@ class Plano:
     proc: subprocess.Popen[bytes]
     log: Path
 
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 15) -> int:
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # Never leave a gateway (and its workers and agents) behind a failed test.
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -56,10 +64,13 @@ def start_plano(config: dict[str, Any], tmp: Path, *extra: str) -> Plano:
     cmd += ["--port", str(port), "--ready-file", str(ready), *extra]
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp)
-    deadline = time.monotonic() + 30
+    # Generous: a loaded 2-core CI box can take many seconds to import and fork workers; the
+    # loop returns as soon as the ready file appears.
+    deadline = time.monotonic() + START_TIMEOUT
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            proc.wait(10)
             raise RuntimeError(f"plano up did not start:\n{log.read_text()}")
         time.sleep(0.02)
     return Plano(f"http://127.0.0.1:{port}", proc, log)

@@ -67,7 +67,7 @@ def serve_mcp(port: int, *, stateless: bool = True) -> Iterator[Recorder]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the MCP tool server did not start")

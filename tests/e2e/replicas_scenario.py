@@ -577,7 +577,9 @@ def collect(c: Cluster, run: Run) -> None:
         code = c.replicas[n].proc.wait(30)
         assert code == 0, f"replica {n} exited {code}:\n{c.replicas[n].output()[-4000:]}"
     rows = pg(
-        f"SELECT request_id, status, principal, input_tokens, output_tokens, cost_usd "
+        # Clients' ids (each request sends its own): the key is Plano's id, x-plano-request-id.
+        f"SELECT client_request_id AS request_id, status, principal, input_tokens, "
+        f"output_tokens, cost_usd "
         f"FROM {c.schema}.usage_records"
     )
     run.ledger = [dict(r) for r in rows]

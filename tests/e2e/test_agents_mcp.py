@@ -164,7 +164,7 @@ def test_tools_listed_and_called_through_the_plane(
     assert {h["x-arch-upstream"] for h in posts} == {server}
     # The tool hop is a span of the client's trace, under the MCP request's own span.
     trace_id = TRACE.split("-")[1]
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while True:
         got = httpx.get(
             f"{p.url}/plano/v1/traces/{trace_id}", headers={"authorization": f"Bearer {ADMIN}"}
@@ -293,7 +293,7 @@ def test_agent_turns_in_the_usage_log_and_rate_limited(plano: tuple[Plano, str])
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
     assert refused.value.response.headers.get("retry-after")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # batched; late on a loaded box
     while True:  # the usage log is written in batches
         groups = _usage(p, "agent,route")["groups"]
         agents = {(g.get("agent"), g.get("route")): g for g in groups}

@@ -210,7 +210,9 @@ def audit(plano: Plano, **query: str) -> list[dict[str, Any]]:
     return events
 
 
-def until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """``check()``'s first truthy result (audit events are written in the background: late
+    on a loaded box), or its last one at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()

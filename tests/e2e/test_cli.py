@@ -115,20 +115,26 @@ def test_help_lists_commands(run_cli: Run) -> None:
 def test_ctrl_c_drains_in_flight(sims: dict[str, SimServer], tmp_path: Path) -> None:
     p = start_plano(e2e_config(sims), tmp_path)
     result: dict[str, int] = {}
+    before = len(sims["slow"].requests)
 
     def slow_call() -> None:
         r = httpx.post(
             f"{p.url}/v1/chat/completions",
             json={"model": "xai/grok-3", "messages": [{"role": "user", "content": "hi"}]},
-            timeout=10,
+            timeout=60,
         )
         result["status"] = r.status_code
 
-    t = threading.Thread(target=slow_call)
+    t = threading.Thread(target=slow_call, daemon=True)
     t.start()
-    time.sleep(0.3)  # the request is in flight (the provider takes 0.8 s)
+    # In flight: the provider has it (and takes 0.8 s to answer). A fixed sleep here could
+    # stop the gateway before the request reached it on a loaded box.
+    deadline = time.monotonic() + 60
+    while len(sims["slow"].requests) == before:
+        assert time.monotonic() < deadline and t.is_alive(), p.output()
+        time.sleep(0.01)
     assert p.stop(signal.SIGINT) == 0, p.output()
-    t.join(5)
+    t.join(60)
     assert result.get("status") == 200, p.output()
 
 
@@ -165,7 +171,7 @@ def test_up_binds_loopback_and_says_what_is_exposed(
             cwd=tmp_path,  # its state (.plano/) goes there, not into the checkout
         )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
         assert ready.read_text().strip() == f"127.0.0.1:{port}"

@@ -71,7 +71,7 @@ def page(site: Site) -> Iterator[tuple[Page, list[str]]]:
     context.close()
 
 
-def until(tab: Page, js: str, timeout: float = 10) -> None:
+def until(tab: Page, js: str, timeout: float = 30) -> None:
     """Poll ``js`` in the page until true (``wait_for_function`` evaluates strings with
     ``eval``, which the page's CSP refuses)."""
     end = time.monotonic() + timeout

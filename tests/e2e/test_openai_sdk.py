@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import httpx
 import openai
@@ -186,3 +187,40 @@ def test_secret_never_in_logs_or_errors(plano: Plano, client: openai.OpenAI) -> 
 def test_healthz(plano: Plano) -> None:
     r = httpx.get(f"{plano.url}/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_a_repeated_client_request_id_gives_two_records_and_exact_totals(
+    plano: Plano, client: openai.OpenAI
+) -> None:
+    """The client's x-request-id is echoed, never the usage log's key: repeating it neither
+    drops the second request's usage nor lets it go unbilled."""
+    session = "dup-rid-session"
+    headers = {"x-request-id": "my-dup-id", "x-plano-session-id": session}
+    raws = [
+        client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=USER, extra_headers=headers
+        )
+        for _ in range(2)
+    ]
+    assert [r.headers["x-request-id"] for r in raws] == ["my-dup-id", "my-dup-id"]
+    ours = [r.headers["x-plano-request-id"] for r in raws]
+    assert len(set(ours)) == 2 and all(o.startswith("req_") for o in ours)
+    tokens = [r.parse().usage for r in raws]
+    records = []
+    for rid in ours:
+        for _ in range(50):
+            r = httpx.get(f"{plano.url}/plano/v1/requests/{rid}")
+            if r.status_code == 200:
+                break
+        assert r.status_code == 200, r.text
+        records.append(r.json())
+    assert [rec["client_request_id"] for rec in records] == ["my-dup-id", "my-dup-id"]
+    totals = httpx.get(f"{plano.url}/plano/v1/usage?session={session}").json()["totals"]
+    assert totals["requests"] == 2
+    assert totals["input_tokens"] == sum(u.prompt_tokens for u in tokens if u)
+    assert totals["output_tokens"] == sum(u.completion_tokens for u in tokens if u)
+    cost = sum(Decimal(rec["cost_usd"]) for rec in records)
+    assert cost > 0 and Decimal(totals["cost_usd"]) == cost
+    # By the client's id: its newest record.
+    newest = httpx.get(f"{plano.url}/plano/v1/requests/my-dup-id").json()
+    assert newest["request_id"] == ours[1]

@@ -90,7 +90,7 @@ def total(values: dict[str, dict[Any, float]], name: str, **match: str) -> float
     )
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -184,8 +184,17 @@ def test_a_killed_worker_keeps_its_counts_and_its_replacement_adds_to_them(
     served: tuple[Plano, str],
 ) -> None:
     plano, metrics = served
+    # Every worker's file is current (publish_interval 0.2s) once the count holds still for
+    # a while; a fixed sleep before a single scrape could read a file not yet published.
     before = total(scrape(metrics), "plano_requests_total")
-    time.sleep(0.5)  # a publish interval and more: every worker's file is current
+    steady = time.monotonic()
+    deadline = steady + 60
+    while time.monotonic() - steady < 1.0:
+        assert time.monotonic() < deadline, "the request count never settled"
+        time.sleep(0.1)
+        now = total(scrape(metrics), "plano_requests_total")
+        if now != before:
+            before, steady = now, time.monotonic()
     victim = children(plano.proc.pid)[0]
     os.kill(victim, signal.SIGKILL)
     wait_for("a new worker", lambda: victim not in children(plano.proc.pid)

@@ -89,7 +89,7 @@ def client(p: Plano) -> openai.OpenAI:
     return openai.OpenAI(base_url=p.url + "/v1", api_key=SIM_KEY, max_retries=0)
 
 
-def summary(p: Plano, want: int, timeout: float = 15) -> dict[str, Any]:
+def summary(p: Plano, want: int, timeout: float = 60) -> dict[str, Any]:
     """The summary once ``want`` requests were analysed (the analysis runs in the background)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -130,7 +130,7 @@ def test_scripted_conversations_reach_the_summary_and_metrics(served: tuple[Plan
     assert cats["interaction.misalignment"]["types"]["correction"] == 1  # "I ALREADY TOLD YOU"
     assert cats["execution.loops"]["types"]["retry"] == 1
     assert cats["environment.exhaustion"]["types"]["api_error"] == 3
-    assert [f["request_id"] for f in s["recent_flagged"]] == ["loop", "angry"]
+    assert [f["client_request_id"] for f in s["recent_flagged"]] == ["loop", "angry"]
     assert s["recent_flagged"][1]["model"] == "openai/gpt-4o-mini"
 
     one = httpx.get(p.url + "/plano/v1/signals/requests/angry", headers=AUTH, timeout=10).json()

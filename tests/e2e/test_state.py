@@ -93,7 +93,8 @@ def get(url: str, path: str) -> dict[str, Any]:
     return data
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll ``check`` until true; the deadline is for a loaded 2-core CI box."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -176,9 +177,10 @@ def replicas(
 
 @needs_redis
 def test_two_replicas_on_redis_and_postgres_share_usage_responses_pins_and_health(
-    sims: Sims, replicas: tuple[Plano, Plano]
+    sims: Sims, replicas: tuple[Plano, Plano], own_redis: OwnRedis
 ) -> None:
     a, b = replicas
+    redis = SyncRedis.from_url(own_redis.url)
     assert "usage log: postgres postgresql://postgres@127.0.0.1:5432/test" in a.output()
     assert "hot state (counters, key-value, topics): redis redis://127.0.0.1" in a.output()
 
@@ -202,9 +204,11 @@ def test_two_replicas_on_redis_and_postgres_share_usage_responses_pins_and_healt
     # A session pinned on a is honoured by b. Round robin gives each replica's first request
     # to "mini": a's pinned request is its second, so it is pinned to "llama".
     chat(a.url, "chat")
+    pins = len(list(redis.scan_iter("*k:pin:*")))
     pinned = chat(a.url, "chat", **{"x-plano-session-id": "conv-7"})
     assert pinned.headers["x-plano-deployment"] == "llama"
-    time.sleep(0.2)  # the pin is written in the background
+    # The pin is written in the background: wait for it in the shared Redis.
+    wait_for("the pin in redis", lambda: len(list(redis.scan_iter("*k:pin:*"))) > pins)
     again = chat(b.url, "chat", **{"x-plano-session-id": "conv-7"})
     assert again.headers["x-plano-deployment"] == "llama"
     assert chat(b.url, "chat").headers["x-plano-deployment"] == "llama"  # b's round robin
@@ -217,7 +221,15 @@ def test_two_replicas_on_redis_and_postgres_share_usage_responses_pins_and_healt
         "2",
     )
     limited_calls = httpx.get(sims["limited"].url + "/_sim/stats").json()["total"]
-    time.sleep(0.2 + 0.1)  # one interval of b's sync (a published at once), and some slack
+
+    def b_sees_the_cooldown() -> bool:
+        # b's board has no "mistral" row until it merges a's view (b never called it).
+        deployments = get(b.url, "/plano/v1/routing")["deployments"]
+        mistral = next((d for d in deployments if d["deployment"] == "mistral"), {})
+        return float(mistral.get("peers", {}).get("cooling_s", 0)) > 0
+
+    # a published at once; b learns it within one of its sync intervals (200ms when idle).
+    wait_for("b to see a's cooldown", b_sees_the_cooldown)
     second = chat(b.url, "mistral")
     assert (second.headers["x-plano-deployment"], second.headers["x-plano-attempts"]) == (
         "llama",

@@ -35,7 +35,7 @@ def test_status_shows_the_running_gateway(
         assert "durable" in text and "ok" in text
 
         p.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:
             as_json = run_cli("status", "--url", p.url, "--json")
             assert as_json.returncode == 0, as_json.stderr

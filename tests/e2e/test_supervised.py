@@ -61,7 +61,7 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:

@@ -15,11 +15,13 @@ from plano.core.model import ChatRequest, ImagePart, Message, TextPart, Tool, Us
 from plano.limits.estimate import (
     IMAGE_TOKENS,
     ModelLimits,
+    counts_exactly,
     estimated_tokens,
     input_bound,
     nano_usd,
     output_bound,
     request_tokens,
+    tokens_at_most,
     worst_case,
     worst_cost,
 )
@@ -139,14 +141,20 @@ def test_nano_usd_rounds_up() -> None:
     assert math.isclose(nano_usd(Decimal("10")), 1e10)
 
 
-def test_rate_limit_tokens_use_tiktoken_for_openai_models_when_small() -> None:
+async def test_rate_limit_tokens_count_exactly_only_near_a_limit() -> None:
     counter = TokenCounter()
     counter.load()
     req = request("The quick brown fox jumps over the lazy dog. " * 20)
     exact = counter.count_request(req, "gpt-4o-mini", load=False)
-    assert request_tokens(counter, req, "gpt-4o-mini") == exact
-    assert request_tokens(counter, req, "claude-sonnet-4-5") == estimated_tokens(req)
-    assert request_tokens(counter, req, "llama-3.3-70b-versatile") == estimated_tokens(req)
+    assert exact != estimated_tokens(req)
+    near = 1000  # the prompt's upper bound (~460) is well past 5% of it: counted
+    assert await request_tokens(counter, req, "gpt-4o-mini", near) == exact
+    far = 1_000_000  # far below it: the size estimate, no tokenizer
+    assert await request_tokens(counter, req, "gpt-4o-mini", far) == estimated_tokens(req)
+    assert not counts_exactly(req, "gpt-4o-mini", far)
+    assert tokens_at_most(req) >= exact
+    for other in ("claude-sonnet-4-5", "llama-3.3-70b-versatile"):
+        assert await request_tokens(counter, req, other, near) == estimated_tokens(req)
     big = request("word " * 4000)  # 20 KB: estimated from its size
-    assert request_tokens(counter, big, "gpt-4o") == estimated_tokens(big)
+    assert await request_tokens(counter, big, "gpt-4o", 10) == estimated_tokens(big)
     assert estimated_tokens(big) == 3 + 3 + 20_000 // 4

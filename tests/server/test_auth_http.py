@@ -214,15 +214,24 @@ async def test_keys_made_listed_used_and_revoked(url: str, client: aiohttp.Clien
 async def test_decisions_and_admin_actions_are_audited_without_secrets(
     url: str, client: aiohttp.ClientSession
 ) -> None:
-    await chat(client, url, **{"x-request-id": "ok-1", "authorization": f"Bearer {STATIC}"})
-    await chat(client, url, "openai/gpt-4o", **{"x-request-id": "no-1", "x-api-key": STATIC})
     wrong = "pk-" + "A" * 43
-    await chat(client, url, **{"x-request-id": "bad-1", "authorization": f"Bearer {wrong}"})
+    sent = {
+        "ok-1": ("fast", {"authorization": f"Bearer {STATIC}"}),
+        "no-1": ("openai/gpt-4o", {"x-api-key": STATIC}),
+        "bad-1": ("fast", {"authorization": f"Bearer {wrong}"}),
+    }
+    ours = {}  # the audit trail keys on the gateway's own request id (x-plano-request-id)
+    for rid, (model, headers) in sent.items():
+        body = {"model": model, "messages": MESSAGES}
+        hdrs = {"x-request-id": rid, **headers}
+        async with client.post(f"{url}/v1/chat/completions", json=body, headers=hdrs) as resp:
+            assert resp.headers["x-request-id"] == rid
+            ours[rid] = resp.headers["x-plano-request-id"]
     _, made = await admin(client, "POST", f"{url}/plano/v1/keys", {"id": "tmp"})
     await admin(client, "DELETE", f"{url}/plano/v1/keys/tmp")
     events = await settled(client, url, 5)
     by_request = {e["request_id"]: e for e in events if e["kind"] == "request"}
-    ok, no, bad = by_request["ok-1"], by_request["no-1"], by_request["bad-1"]
+    ok, no, bad = (by_request[ours[rid]] for rid in ("ok-1", "no-1", "bad-1"))
     assert (ok["action"], ok["principal"], ok["user"], ok["team"]) == (
         "allow",
         "ci",
@@ -248,8 +257,11 @@ async def test_decisions_and_admin_actions_are_audited_without_secrets(
     text = orjson.dumps(events).decode()
     assert STATIC not in text and made["key"] not in text and wrong not in text
     denied = await audit(client, url, "?action=deny&limit=1")
-    assert len(denied) == 1 and denied[0]["request_id"] == "bad-1"
-    assert [e["id"] for e in await audit(client, url, "?request_id=ok-1")] == ["ok-1/0"]
+    assert len(denied) == 1 and denied[0]["request_id"] == ours["bad-1"]
+    found = await audit(client, url, f"?request_id={ours['ok-1']}")
+    assert [e["id"] for e in found] == [ours["ok-1"] + "/0"]
+    by_client = await audit(client, url, "?request_id=ok-1")  # the client's id finds it too
+    assert [(e["id"], e["client_request_id"]) for e in by_client] == [(ours["ok-1"] + "/0", "ok-1")]
     assert len(await audit(client, url, "?source=admin")) == 2
     async with client.get(f"{url}/plano/v1/audit?since=yesterday") as resp:
         assert resp.status == 400

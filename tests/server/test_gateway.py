@@ -66,10 +66,17 @@ async def test_client_request_id_is_echoed_and_recorded(
     body = {"model": "fast", "messages": MESSAGES}
     _, headers, _ = await post(client, gw.url, body, headers={"x-request-id": "trace-abc-123"})
     assert headers["x-request-id"] == "trace-abc-123"
+    ours = headers["x-plano-request-id"]
+    assert ours.startswith("req_")
     _, headers, _ = await post(client, gw.url, body, headers={"x-request-id": "x" * 129})
-    assert headers["x-request-id"].startswith("req_")  # an unreasonable id is replaced
+    # An unreasonable id is not kept: the answer carries ours on both headers.
+    assert headers["x-request-id"] == headers["x-plano-request-id"]
+    assert headers["x-request-id"].startswith("req_")
     recs = await gw.record(2)
-    assert recs[0].request_id == "trace-abc-123"
+    assert recs[0].request_id == ours and recs[0].client_request_id == "trace-abc-123"
+    assert recs[1].client_request_id is None
+    async with client.get(f"{gw.url}/plano/v1/requests/trace-abc-123") as resp:
+        assert (await resp.json())["request_id"] == ours  # found by the client's id too
 
 
 async def test_stream_drops_the_usage_chunk_the_client_did_not_ask_for(
@@ -622,7 +629,8 @@ async def test_admin_usage_shows_requests_with_usage_and_cost(
     assert totals["cache_read_tokens"] == 1024
     assert Decimal(totals["cost_usd"]) == expected + expected2
     # Newest first (the usage log pages backwards in time).
-    assert [(r["request_id"], r["model_requested"], r["stream"]) for r in usage["recent"]] == [
+    recent = usage["recent"]
+    assert [(r["client_request_id"], r["model_requested"], r["stream"]) for r in recent] == [
         ("two", "fast", True),
         ("one", "fast", False),
     ]
@@ -633,7 +641,7 @@ async def test_admin_usage_shows_requests_with_usage_and_cost(
     async with client.get(gw.url + "/plano/v1/requests/nope") as resp:
         assert resp.status == 404
     async with client.get(gw.url + "/plano/v1/usage?last=1") as resp:
-        assert [r["request_id"] for r in (await resp.json())["recent"]] == ["two"]
+        assert [r["client_request_id"] for r in (await resp.json())["recent"]] == ["two"]
     async with client.get(gw.url + "/plano/v1/filters") as resp:
         assert (await resp.json()) == {"filters": ["accounting"], "failures": {}}
 

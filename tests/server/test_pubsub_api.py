@@ -147,3 +147,84 @@ async def test_a_token_that_is_not_utf8_is_anonymous_not_a_crash(
     w.close()
     assert head.startswith(b"HTTP/1.1 403"), head[:200]
     assert b"anonymous may not publish" in head
+
+
+class _CountingTopics(MemoryTopics):
+    """Counts store calls: an ack is one call, "from now" reads no history."""
+
+    def __init__(self) -> None:
+        super().__init__(visibility=30.0)
+        self.acks: list[list[str]] = []
+        self.replayed_from: list[str | None] = []
+
+    async def ack(self, topic: str, group: str, ids: Any) -> None:
+        self.acks.append(list(ids))
+        await super().ack(topic, group, ids)
+
+    def replay(self, topic: str, after: str | None = None, limit: int = 1000) -> Any:
+        self.replayed_from.append(after)
+        return super().replay(topic, after, limit)
+
+
+def _limited_client(topics: MemoryTopics, **limits: int) -> TestClient[Any, Any]:
+    api = TopicsAPI(
+        topics, PubSubSettings(**limits), Identities(), auth_required=False, draining=lambda: False
+    )
+    app = web.Application()
+    app.add_routes(api.routes())
+    return TestClient(TestServer(app))
+
+
+async def test_an_acknowledgement_of_many_ids_is_one_store_call() -> None:
+    topics = _CountingTopics()
+    async with _limited_client(topics) as c:
+        sub = await c.get("/v1/topics/t?group=g&consumer=c1")
+        await asyncio.sleep(0.1)
+        for n in range(3):
+            await c.post("/v1/topics/t", json={"n": n})
+        got = await _events(sub, 3)
+        ids = [e["id"] for e in got]
+        acked = await c.post("/v1/topics/t/ack", json={"group": "g", "ids": ids})
+        assert (await acked.json()) == {"acked": 3}
+        assert topics.acks == [ids]
+        bad = await c.post("/v1/topics/t/ack", json={"group": "g", "ids": ["1", "x"]})
+        assert bad.status == 400
+        assert topics._topics["t"].groups["g"].pending == {}
+
+
+async def test_a_subscription_from_now_reads_no_history() -> None:
+    topics = _CountingTopics()
+    for n in range(2000):
+        await topics.publish("t", b"old %d" % n)
+    async with _limited_client(topics) as c:
+        live = await c.get("/v1/topics/t")
+        await asyncio.sleep(0.1)
+        await c.post("/v1/topics/t", json={"n": "new"})
+        assert [e["data"] for e in await _events(live, 1)] == [{"n": "new"}]
+    assert topics.replayed_from[0] == "2000"  # straight from the newest id
+
+
+async def test_groups_and_consumers_per_topic_are_bounded() -> None:
+    topics = MemoryTopics()
+    async with _limited_client(topics, max_groups=2, max_consumers=2) as c:
+        for group in ("a", "b"):
+            (await c.get(f"/v1/topics/t?group={group}&consumer=x")).close()
+            await asyncio.sleep(0.05)
+        third = await c.get("/v1/topics/t?group=c&consumer=x")
+        assert third.status == 429
+        assert (await third.json())["error"]["code"] == "too_many_groups"
+        (await c.get("/v1/topics/t?group=a&consumer=y")).close()  # an existing group: room
+        await asyncio.sleep(0.05)
+        full = await c.get("/v1/topics/t?group=a&consumer=z")
+        assert full.status == 429
+        assert (await full.json())["error"]["code"] == "too_many_consumers"
+        again = await c.get("/v1/topics/t?group=a&consumer=y")  # a known name comes back
+        assert again.status == 200
+        again.close()
+        # Made-up consumer names are forgotten when their subscription ends.
+        for _ in range(5):
+            sub = await c.get("/v1/topics/t?group=b")
+            assert sub.status == 200
+            sub.close()
+            await asyncio.sleep(0.1)
+        assert (await topics.members("t"))["b"] == {"x"}

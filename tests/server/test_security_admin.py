@@ -77,11 +77,6 @@ def test_the_config_refuses_an_admin_key_no_client_can_send(tmp_path: Path, key:
         assert key.strip() not in " ".join(str(i) for i in issues)  # the key is not echoed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the usage log is keyed by the client's x-request-id (ON CONFLICT DO NOTHING): a "
-    "client that repeats one id keeps its later requests out of usage and cost (review finding)",
-)
 async def test_a_repeated_client_request_id_still_counts_every_request(
     gw: GW, client: aiohttp.ClientSession
 ) -> None:

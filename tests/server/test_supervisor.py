@@ -66,8 +66,16 @@ def test_a_child_that_may_exit_is_not_restarted_and_signals_reach_children() -> 
         flag = os.path.join(os.environ["FLAG_DIR"], "once-done")
 
         def done(ctx):
-            open(flag, "w").close()
+            with open(flag, "w") as f:
+                f.write(str(os.getpid()))
             return 0
+
+        def reaped(pid):
+            try:
+                os.kill(pid, 0)  # a zombie (exited, not yet reaped) still answers
+            except ProcessLookupError:
+                return True
+            return False
 
         def waits(ctx):
             seen = []
@@ -75,7 +83,12 @@ def test_a_child_that_may_exit_is_not_restarted_and_signals_reach_children() -> 
             signal.signal(signal.SIGTERM, lambda *a: seen.append("term"))
             while not os.path.exists(flag):  # "once" has finished...
                 time.sleep(0.01)
-            time.sleep(0.3)  # ...and the supervisor had time to reap it
+            pid = ""
+            while not pid:
+                with open(flag) as f:
+                    pid = f.read()
+            while not reaped(int(pid)):  # ...and the supervisor reaped it (a fixed sleep
+                time.sleep(0.01)  # here lost that race on a loaded box)
             ctx.notify("ready")
             while "term" not in seen:
                 time.sleep(0.01)

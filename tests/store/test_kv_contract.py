@@ -87,7 +87,7 @@ async def test_scan_by_prefix_with_a_limit(kv: KeyValue) -> None:
 async def test_prefixes_keep_stores_apart(stores: Backends) -> None:
     if stores.backend == "memory":
         pytest.skip("memory stores are separate per instance")
-    one, other = stores.kv(), stores.kv(prefix="plano-test-other:")
+    one, other = stores.kv(), stores.kv(prefix=stores.other_prefix)
     await one.set("k", b"1")
     assert await other.get("k") is None
     assert await other.scan("") == {}

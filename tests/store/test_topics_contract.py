@@ -33,7 +33,7 @@ async def test_publish_then_subscribe_in_order_with_headers(stores: Backends) ->
     assert all(m.topic == "jobs" and m.deliveries == 1 for m in got)
     assert got[3].headers == {"n": "3"}
     for m in got:
-        await topics.ack("jobs", "workers", m.id)
+        await topics.ack("jobs", "workers", [m.id])
     await sub.aclose()
 
 
@@ -46,8 +46,8 @@ async def test_two_consumers_of_one_group_share_the_messages(stores: Backends) -
     first = await take(topics, one, "g")  # held, not acknowledged yet
     second = await take(topics, two, "g")
     assert {first.payload, second.payload} == {b"a", b"b"}
-    await topics.ack("t", "g", first.id)
-    await topics.ack("t", "g", second.id)
+    await topics.ack("t", "g", [first.id])
+    await topics.ack("t", "g", [second.id])
     await topics.publish("t", b"c")
     waiting = [asyncio.ensure_future(take(topics, s, "g", 3.0)) for s in (one, two)]
     done, pending = await asyncio.wait(waiting, timeout=3.0, return_when=asyncio.FIRST_COMPLETED)
@@ -68,7 +68,7 @@ async def test_two_groups_each_see_every_message(stores: Backends) -> None:
         got = [await take(topics, sub, group) for _ in range(3)]
         assert [m.payload for m in got] == [b"0", b"1", b"2"]
         for m in got:
-            await topics.ack("events", group, m.id)
+            await topics.ack("events", group, [m.id])
         await sub.aclose()
 
 
@@ -81,7 +81,7 @@ async def test_an_unacknowledged_message_comes_back(stores: Backends) -> None:
     other = topics.subscribe("t", "g", "c2", block=0.05)
     again = await take(topics, other, "g", within=5.0)
     assert (again.id, again.payload, again.deliveries) == (first.id, b"work", 2)
-    await topics.ack("t", "g", again.id)
+    await topics.ack("t", "g", [again.id])
     with pytest.raises(TimeoutError):
         await take(topics, other, "g", within=0.8)
 
@@ -117,3 +117,54 @@ async def test_closing_the_store_ends_its_subscriptions(stores: Backends) -> Non
     await topics.close()
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(waiting, 3.0)
+
+
+async def test_last_id_is_the_newest_message_without_reading_the_topic(stores: Backends) -> None:
+    topics = stores.topics()
+    assert await topics.last_id("empty") is None
+    ids = [await topics.publish("t", f"e{i}".encode()) for i in range(5)]
+    assert await topics.last_id("t") == ids[-1]
+    await topics.publish("other", b"x")  # another topic's messages are not this one's
+    assert await topics.last_id("t") == ids[-1]
+    assert [m.id async for m in topics.replay("t", after=await topics.last_id("t"))] == []
+
+
+async def test_one_ack_names_many_ids(stores: Backends) -> None:
+    topics = stores.topics(visibility=0.3)
+    sub = await started(topics, "t", "g", "c1")
+    for i in range(4):
+        await topics.publish("t", str(i).encode())
+    got = [await take(topics, sub, "g") for _ in range(4)]
+    await topics.ack("t", "g", [m.id for m in got[:3]])  # the last one stays pending
+    await topics.ack("t", "g", [])
+    await sub.aclose()
+    other = topics.subscribe("t", "g", "c2", block=0.05)
+    again = await take(topics, other, "g", within=5.0)
+    assert (again.id, again.deliveries) == (got[3].id, 2)  # only the unacknowledged one
+    await topics.ack("t", "g", [again.id])
+    with pytest.raises(TimeoutError):
+        await take(topics, other, "g", within=0.8)
+    with pytest.raises(ValueError):
+        await topics.ack("t", "g", [again.id, "not-an-id"])
+
+
+async def test_members_lists_groups_and_consumers_and_release_forgets_idle_ones(
+    stores: Backends,
+) -> None:
+    topics = stores.topics()
+    assert await topics.members("t") == {}
+    one = await started(topics, "t", "g", "c1")
+    two = await started(topics, "t", "h", "c2")
+    members = await topics.members("t")
+    assert members == {"g": frozenset({"c1"}), "h": frozenset({"c2"})}
+    await topics.publish("t", b"held")
+    held = await take(topics, one, "g")  # c1 now holds a pending message
+    await one.aclose()
+    await two.aclose()
+    assert await topics.release("t", "g", "c1") is False  # its message must stay claimable
+    assert (await topics.members("t"))["g"] == {"c1"}
+    assert await topics.release("t", "h", "c2") is True
+    assert (await topics.members("t"))["h"] == frozenset()
+    await topics.ack("t", "g", [held.id])
+    assert await topics.release("t", "g", "c1") is True
+    assert await topics.members("t") == {"g": frozenset(), "h": frozenset()}

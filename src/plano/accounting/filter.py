@@ -127,6 +127,7 @@ class AccountingFilter(Filter):
         self.ledger.add(
             UsageRecord(
                 request_id=ctx.request_id,
+                client_request_id=ctx.client_request_id,
                 ts=time.time(),
                 shape=ctx.shape,
                 model_requested=_capped(ctx.model_requested),

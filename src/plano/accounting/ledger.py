@@ -28,7 +28,17 @@ from plano.store.writer import BatchWriter
 __all__ = ["Ledger", "UsageRecord", "UsageSink", "stderr_sink"]
 
 access_log = logging.getLogger("plano.access")
-_OPTIONAL = ("session", "key_id", "user_id", "team", "tenant", "agent", "route", "trace_id")
+_OPTIONAL = (
+    "client_request_id",
+    "session",
+    "key_id",
+    "user_id",
+    "team",
+    "tenant",
+    "agent",
+    "route",
+    "trace_id",
+)
 
 
 @dataclass(slots=True)
@@ -59,6 +69,8 @@ class UsageRecord:
     agent: str | None = None
     route: str | None = None
     trace_id: str | None = None
+    #: The client's ``x-request-id`` (``request_id`` is the gateway's own, always unique).
+    client_request_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         u = self.usage
@@ -136,7 +148,8 @@ class Ledger:
             self._pending.append(record)
 
     async def find(self, request_id: str) -> dict[str, Any] | None:
-        """A request's record: still queued in this process, or from the usage log."""
+        """A request's record, by the gateway's id or else the client's (its newest record):
+        still queued in this process, or from the usage log."""
         queued = self.writer.pending(request_id)
         if queued is not None:
             return dict(queued)

@@ -29,6 +29,7 @@ __all__ = [
     "AgentPlan",
     "ManagedAgent",
     "Replica",
+    "agent_environment",
     "agent_state",
     "agent_token",
     "plan_agents",
@@ -40,6 +41,9 @@ ENV_PLANO_URL = "PLANO_URL"
 ENV_AGENT_ID = "PLANO_AGENT_ID"
 ENV_AGENT_TOKEN = "PLANO_AGENT_TOKEN"
 ENV_REPLICA = "PLANO_REPLICA"
+#: What an agent inherits of Plano's environment without asking (``run.inherit_env`` adds
+#: more): enough to find its interpreter and libraries, never Plano's keys or database URLs.
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,8 @@ class Replica:
     argv: tuple[str, ...] = ()
     cwd: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Names of Plano's environment the replica also gets (``run.inherit_env``).
+    inherit: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -150,7 +156,15 @@ def plan_agents(
                 }
                 replicas.append(
                     Replica(
-                        agent.id, i, url, _health(run, url), first + i, tuple(run.argv()), cwd, env
+                        agent.id,
+                        i,
+                        url,
+                        _health(run, url),
+                        first + i,
+                        tuple(run.argv()),
+                        cwd,
+                        env,
+                        tuple(run.inherit_env),
                     )
                 )
         planned[agent.id] = ManagedAgent(agent.id, run, tuple(replicas))
@@ -171,9 +185,21 @@ def agent_state(healthy: int, process: Sequence[str], starting: bool) -> str:
     return "down"
 
 
+def agent_environment(
+    parent: Mapping[str, str], own: Mapping[str, str], inherit: Sequence[str] = ()
+) -> dict[str, str]:
+    """A managed replica's whole environment: of Plano's (``parent``) only :data:`BASE_ENV`
+    and the ``inherit`` names that are set, then its own (``run.env`` and what Plano tells it).
+    An agent is other code: Plano's provider keys, admin key and store URLs stay with Plano.
+    Pure."""
+    env = {name: parent[name] for name in (*BASE_ENV, *inherit) if name in parent}
+    env.update(own)
+    return env
+
+
 def exec_replica(replica: Replica) -> int:  # pragma: no cover - runs in the forked child
     """Replace the forked child with the agent's program (the supervisor's ``Child.run``)."""
-    env = {**os.environ, **replica.env}
+    env = agent_environment(os.environ, replica.env, replica.inherit)
     _die_with_parent()
     if replica.cwd is not None:
         os.chdir(replica.cwd)

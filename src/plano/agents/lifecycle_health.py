@@ -43,6 +43,9 @@ class ReplicaHealth:
     failures: int = 0
     last_error: str | None = None
     last_ok: float | None = None
+    #: The process that passed the last good check: a restarted replica (a new pid in the
+    #: supervisor's table) is not in rotation until it passes a check of its own.
+    ok_pid: int | None = None
 
 
 class ManagedDirectory:
@@ -102,8 +105,10 @@ class ManagedDirectory:
         supervisor's table is read every 0.5 s; health checks run every interval)."""
         if not h.healthy:
             return False
-        process = self._process(h.replica).get("process")
-        return process in (None, "pending", "running")
+        row = self._process(h.replica)
+        if h.ok_pid is not None and row.get("pid") not in (None, h.ok_pid):
+            return False
+        return row.get("process") in (None, "pending", "running")
 
     def _process(self, replica: Replica) -> dict[str, Any]:
         return self.processes.get(replica.name, {})
@@ -222,6 +227,7 @@ class ManagedDirectory:
             h.ever_healthy = True
             h.last_ok = self._clock()
             h.last_error = None
+            h.ok_pid = self._process(h.replica).get("pid")
         else:
             h.failures += 1
             h.last_error = error
@@ -230,7 +236,7 @@ class ManagedDirectory:
         interval = float(self.plan.agents[h.replica.agent_id].run.health_interval)
         while True:
             await self.check(h)
-            await asyncio.sleep(interval if h.healthy else min(interval, _DOWN_INTERVAL))
+            await asyncio.sleep(interval if self._usable(h) else min(interval, _DOWN_INTERVAL))
 
     async def _read_loop(self) -> None:
         while True:

@@ -57,7 +57,16 @@ class AgentRun(_Model):
         default=None, description="Working directory (relative to the config file)."
     )
     env: dict[str, str] = Field(
-        default_factory=dict, description="Environment added to Plano's (PORT is set per replica)."
+        default_factory=dict,
+        description="Environment given to the agent (PORT, PLANO_URL and its token are set per "
+        "replica). The agent does not inherit Plano's environment (its provider keys, admin "
+        "key, database URLs): only PATH, HOME, LANG, TZ, VIRTUAL_ENV, PYTHONPATH and the "
+        "names in inherit_env.",
+    )
+    inherit_env: list[str] = Field(
+        default_factory=list,
+        description="Names of Plano's environment variables the agent also gets (opt-in, "
+        "e.g. [OPENAI_API_KEY] for an agent that calls a provider directly).",
     )
     port: int | None = Field(
         default=None,
@@ -89,6 +98,14 @@ class AgentRun(_Model):
     def _command(cls, value: str | list[str] | None) -> str | list[str] | None:
         if value is not None and not argv(value):
             raise ValueError("command is empty")
+        return value
+
+    @field_validator("inherit_env")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name or "=" in name or "\0" in name:
+                raise ValueError(f"not an environment variable name: {name!r}")
         return value
 
     @field_validator("health_path")
@@ -143,6 +160,20 @@ class PubSubSettings(_Model):
         "and subscribe; with rules, a topic no rule names is refused.",
     )
     max_message: int = Field(default=1_000_000, ge=1, description="Largest message body in bytes.")
+    max_groups: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="Most consumer groups one topic may have; a subscription that would create "
+        "one more gets 429 (clients could otherwise fill the store with groups).",
+    )
+    max_consumers: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Most named consumers one group may have; one more gets 429. A "
+        "subscription without ?consumer= is forgotten when it ends (if it holds no message).",
+    )
 
 
 def topic_allowed(settings: PubSubSettings | None, topic: str, action: str, who: str) -> bool:

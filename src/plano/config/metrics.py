@@ -25,8 +25,8 @@ class MetricsSettings(ConfigModel):
     )
     address: str | None = Field(
         default=None,
-        description="Address the metrics listener binds; null: the model listener's "
-        "(loopback by default).",
+        description="Address the metrics listener binds; null: 127.0.0.1 (it has no key: "
+        "set 0.0.0.0 or a private address for a scraper on another machine).",
     )
     path: str = Field(default="/metrics", description="Path of the Prometheus exposition.")
     publish_interval: Duration = Field(

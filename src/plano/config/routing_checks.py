@@ -10,10 +10,10 @@ from collections.abc import Iterable
 
 from plano.config.issues import ConfigIssue, did_you_mean, format_path
 from plano.config.names import ModelNames, config_names
-from plano.config.offline_checks import hosted_router
+from plano.config.offline_checks import hosted_router, router_name
 from plano.config.schema import ModelProvider, PlanoConfig
 
-__all__ = ["check_routing", "router_model"]
+__all__ = ["check_routing"]
 
 
 class _Names:
@@ -36,17 +36,6 @@ class _Names:
     ) -> ConfigIssue:
         hint = did_you_mean(name, self.choices())
         return ConfigIssue(format_path(path), f"{name!r} is not {what}{hint}")
-
-
-def router_model(config: PlanoConfig) -> str | None:
-    """The model the LLM preference router calls: ours first, then Plano's two keys."""
-    if config.preference_router.model:
-        return config.preference_router.model
-    if config.routing is not None and config.routing.model:
-        return config.routing.model
-    if config.overrides is not None and config.overrides.llm_routing_model:
-        return config.overrides.llm_routing_model
-    return None
 
 
 def _router_model_path(config: PlanoConfig) -> list[str | int]:
@@ -156,7 +145,7 @@ def _check_router(config: PlanoConfig, names: _Names) -> list[ConfigIssue]:
                 f"{did_you_mean(pref.default_route, routes)}",
             )
         )
-    model = router_model(config)
+    model = router_name(config)
     if not routes:
         model = None  # nothing to route: the router model is never called
     if pref.type == "llm" and model is None and routes:

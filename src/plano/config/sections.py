@@ -203,6 +203,12 @@ class Agent(ConfigModel):
         description="Headers sent to the agent or MCP server with every call (its own "
         "credentials, e.g. `Authorization: Bearer $TOOLS_TOKEN`); never logged.",
     )
+    forward_auth: bool = Field(
+        default=False,
+        description="Send the client's credentials (Authorization, x-api-key, x-plano-key, "
+        "cookies) to the agent; without it they are withheld (the admin key never goes). "
+        "Plano-for-Python's extension.",
+    )
 
 
 class Endpoint(ConfigModel):

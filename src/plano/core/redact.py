@@ -23,7 +23,14 @@ from collections.abc import Iterable
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["MIN_SECRET_LENGTH", "PLACEHOLDER", "CatalogLike", "SecretHolder", "SecretScrubber"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "PLACEHOLDER",
+    "CatalogLike",
+    "SecretHolder",
+    "SecretScrubber",
+    "header_secrets",
+]
 
 PLACEHOLDER = "[REDACTED]"
 #: Shorter configured values are not treated as secrets: replacing every ``abc`` in a message
@@ -115,7 +122,7 @@ class SecretScrubber:
 
     Immutable once built; safe to share between requests. Its repr never shows a secret."""
 
-    __slots__ = ("_detect", "_placeholder", "_secrets")
+    __slots__ = ("_detect", "_list", "_placeholder", "_secrets")
 
     def __init__(self, secrets: Iterable[str] = (), *, placeholder: str = PLACEHOLDER) -> None:
         # Longest first: where one secret starts another, the whole of the longer one goes.
@@ -123,6 +130,7 @@ class SecretScrubber:
             {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=lambda s: (-len(s), s)
         )
         self._placeholder = placeholder
+        self._list = tuple(unique)
         self._secrets = re.compile("|".join(map(re.escape, unique))) if unique else None
         # A secret in which a shape's detector already fires (``sk-proj-...``) needs no branch
         # of its own: every branch would start with the same ``-`` and slow the scan.
@@ -143,9 +151,17 @@ class SecretScrubber:
         return cls(secrets)
 
     @classmethod
-    def from_catalog(cls, catalog: CatalogLike) -> SecretScrubber:
-        """A scrubber for every configured deployment, wildcard ones included."""
-        return cls.from_deployments(catalog.all_deployments())
+    def from_catalog(cls, catalog: CatalogLike, also: Iterable[str] = ()) -> SecretScrubber:
+        """A scrubber for every configured deployment, wildcard ones included, and ``also``
+        (other configured secrets: agents' ``headers:`` values, :func:`header_secrets`)."""
+        own = cls.from_deployments(catalog.all_deployments())
+        extra = list(also)
+        return cls((*own.secrets, *extra)) if extra else own
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The configured secrets (never shown by repr; for building a wider scrubber)."""
+        return self._list
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret replaced; the same object when there was none."""
@@ -172,6 +188,12 @@ def _secret_detector(secret: str) -> str:
         if ch in _RARE:
             return re.escape(secret[i:])
     return re.escape(secret)
+
+
+def header_secrets(headers: Iterable[tuple[str, str]]) -> list[str]:
+    """Every value of headers Plano sends on another's behalf (an agent's ``headers:``, its
+    own credentials whatever their names), with a ``Bearer`` token also on its own."""
+    return [secret for _name, value in headers for secret in _header_secrets(value)]
 
 
 def _header_secrets(value: str) -> list[str]:

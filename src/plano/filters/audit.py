@@ -57,6 +57,7 @@ class AuditTrail:
             "ts": time.time(),
             "kind": "request",
             "request_id": ctx.request_id,
+            "client_request_id": ctx.client_request_id,
             "trace_id": ctx.trace.trace_id,
             "listener": ctx.listener,
             "principal": p.id,

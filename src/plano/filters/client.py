@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from plano.core.credentials import ADMIN_KEY_HEADER, CREDENTIAL_HEADERS
 from plano.core.trace import new_span_id
 from plano.filters.errors import FilterFailed, FilterTimeout
 from plano.pipeline.context import RequestContext
 
-__all__ = ["CREDENTIAL_HEADERS", "FilterClient", "Reply", "filter_headers"]
+__all__ = ["ADMIN_KEY_HEADER", "CREDENTIAL_HEADERS", "FilterClient", "Reply", "filter_headers"]
 
 #: Hop-by-hop headers (RFC 9110 7.6.1): they describe one connection, not the request.
 _HOP_BY_HOP = frozenset(
@@ -33,18 +34,6 @@ _HOP_BY_HOP = frozenset(
         "trailers",
         "transfer-encoding",
         "upgrade",
-    }
-)
-#: The client's credentials: a filter gets them only with ``forward_auth: true``.
-CREDENTIAL_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "x-goog-api-key",
-        "cookie",
-        "x-plano-key",  # the client's Plano virtual key (filters/auth.py reads it first)
     }
 )
 #: Set by Plano for the filter call (or meaningless to it), never copied from the client.
@@ -62,7 +51,7 @@ _OWN = frozenset(
         "x-request-id",
         "x-arch-upstream",
         "mcp-session-id",
-        "x-plano-admin-key",
+        ADMIN_KEY_HEADER,
     }
 )
 
@@ -92,7 +81,7 @@ def filter_headers(ctx: RequestContext, filter_id: str, *, forward_auth: bool) -
     out["traceparent"] = span.traceparent()
     if span.state:
         out["tracestate"] = span.state
-    out["x-request-id"] = ctx.request_id
+    out["x-request-id"] = ctx.forward_id
     out["x-arch-upstream"] = filter_id
     return out
 

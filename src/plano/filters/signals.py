@@ -87,6 +87,8 @@ class SignalJob:
     recorded: bool = False
     #: The desk it was submitted to.
     desk: SignalDesk | None = field(default=None, repr=False, compare=False)
+    #: The client's ``x-request-id`` (``request_id`` is Plano's own).
+    client_request_id: str | None = None
 
 
 class MetricSink(Protocol):
@@ -225,7 +227,9 @@ class SignalDesk:
             self.totals.failed += 1
             return
         self.totals.add(report)
-        self.window.add(Entry(job.request_id, job.trace_id, job.model, job.at, report))
+        self.window.add(
+            Entry(job.request_id, job.trace_id, job.model, job.at, report, job.client_request_id)
+        )
         for fn in self._subscribers:
             try:
                 fn(job, report)
@@ -353,6 +357,7 @@ class SignalsFilter(Filter):
             dep.metric_key if dep is not None else "",
             transcript(ctx.request, answer, self.desk.limits),
             self.desk.now(),
+            client_request_id=ctx.client_request_id,
         )
         job.desk = self.desk
         ctx.state[self.name] = job  # for the span enricher (signals_report)

@@ -23,6 +23,8 @@ class Entry:
     model: str
     at: float
     report: SignalReport
+    #: The client's ``x-request-id`` (``request_id`` is Plano's own).
+    client_request_id: str | None = None
 
 
 class SignalTotals:
@@ -98,8 +100,12 @@ class SignalWindow:
         return len(self._ring)
 
     def find(self, request_id: str) -> Entry | None:
+        """By Plano's request id, else by a client's ``x-request-id`` (the newest)."""
         for e in reversed(self._ring):
             if e.request_id == request_id:
+                return e
+        for e in reversed(self._ring):
+            if e.client_request_id == request_id:
                 return e
         return None
 
@@ -154,6 +160,7 @@ def _entry(e: Entry) -> dict[str, Any]:
     r = e.report
     return {
         "request_id": e.request_id,
+        "client_request_id": e.client_request_id,
         "trace_id": e.trace_id,
         "model": e.model,
         "at": e.at,

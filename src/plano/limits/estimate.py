@@ -35,15 +35,18 @@ from plano.accounting.tokens import TokenCounter
 from plano.core.model import ChatRequest, text_size
 
 __all__ = [
+    "CLOSE_SHARE",
     "IMAGE_TOKENS",
     "NANO",
     "ModelLimits",
     "WorstCase",
+    "counts_exactly",
     "estimated_tokens",
     "input_bound",
     "nano_usd",
     "output_bound",
     "request_tokens",
+    "tokens_at_most",
     "worst_case",
     "worst_cost",
 ]
@@ -56,9 +59,12 @@ _REQUEST = 16
 _PER_MESSAGE = 8
 _TOOLS = 512
 _PER_TOOL = 64
-#: Prompts up to this much text are tokenized for rate limits, on the event loop (tens of
-#: microseconds); longer ones are estimated from their size.
+#: Prompts up to this much text may be tokenized for rate limits (in a thread); longer ones
+#: are estimated from their size.
 COUNT_BELOW_CHARS = 8 * 1024
+#: A token limit is close when a prompt's upper bound reaches this share of it: only then is
+#: the prompt counted exactly (tiktoken on 2 KB costs ~400 µs; the estimate ~2 µs).
+CLOSE_SHARE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +186,30 @@ def _exact_tokenizer(model_id: str) -> bool:
     )
 
 
-def request_tokens(counter: TokenCounter, req: ChatRequest, model_id: str) -> int:
-    """Input tokens for a token rate limit: counted with tiktoken for OpenAI's models when
-    the prompt is small (its encoding loads in the background the first time; until then,
-    and for every other model family, whose tokenizers are not available offline, and for
-    long prompts: :func:`estimated_tokens`)."""
+def tokens_at_most(req: ChatRequest) -> int:
+    """A practical upper bound on the input tokens from the size alone: ASCII text at no
+    fewer than 2 characters a token, other text at most a token a byte, plus framing."""
     size = text_size(req)
-    if size.ascii_chars + size.other_bytes <= COUNT_BELOW_CHARS and _exact_tokenizer(model_id):
-        return counter.count_request(req, model_id)
+    return 3 + _PER_MESSAGE * size.messages + size.ascii_chars // 2 + size.other_bytes
+
+
+def counts_exactly(req: ChatRequest, model_id: str, smallest_limit: float) -> bool:
+    """Whether a token rate limit needs the exact count: an OpenAI model (tiktoken is its
+    tokenizer), a prompt small enough to count, and a limit close enough to matter."""
+    size = text_size(req)
+    if size.ascii_chars + size.other_bytes > COUNT_BELOW_CHARS or not _exact_tokenizer(model_id):
+        return False
+    return tokens_at_most(req) >= smallest_limit * CLOSE_SHARE
+
+
+async def request_tokens(
+    counter: TokenCounter, req: ChatRequest, model_id: str, smallest_limit: float
+) -> int:
+    """Input tokens for a token rate limit whose smallest limit is ``smallest_limit``: the
+    size estimate (:func:`estimated_tokens`), unless the prompt's upper bound is close to the
+    limit (:func:`counts_exactly`); then counted with tiktoken off the event loop (its
+    encoding loads in a thread the first time). Other model families keep the estimate:
+    their tokenizers are not available offline."""
+    if counts_exactly(req, model_id, smallest_limit):
+        return await counter.count_request_async(req, model_id)
     return estimated_tokens(req)

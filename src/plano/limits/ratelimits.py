@@ -13,8 +13,9 @@ Two sources, one filter:
   ``value`` equals the header's value, or is ``*`` (a bucket per distinct value); input
   tokens per unit; the model as ``provider/model`` or its bare id.
 
-Input tokens are counted with tiktoken for OpenAI's models when the prompt is small, else
-estimated from its size (:func:`plano.limits.estimate.request_tokens`). Checked per attempt,
+Input tokens are estimated from the prompt's size, and counted with tiktoken (in a thread)
+only for OpenAI's models when the prompt is small and its upper bound is close to the smallest
+token limit that applies (:func:`plano.limits.estimate.request_tokens`). Checked per attempt,
 before the call (``on_upstream_request``): a refusal is a 429 in the client's shape with
 ``Retry-After`` and OpenAI's ``x-ratelimit-*`` headers, which every admitted answer carries too.
 Every limit of an attempt is checked in one operation (``Counters.windows``: one round trip,
@@ -58,6 +59,8 @@ WINDOWS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day
 #: The limit of an unconditional add (output tokens after the answer).
 _UNLIMITED = 1e18
 _WARN_EVERY = 10.0
+#: A token check's amount until the input is counted (amounts are never negative).
+_TOKENS = -1.0
 
 Kind = Literal["requests", "tokens"]
 
@@ -165,9 +168,9 @@ class RateLimitFilter(Filter):
 
     # ------------------------------------------------------------------ which windows
 
-    def _checks(
-        self, ctx: RequestContext, dep: Deployment, tokens: Callable[[], int]
-    ) -> list[tuple[_Check, float]]:
+    def _checks(self, ctx: RequestContext, dep: Deployment) -> list[tuple[_Check, float]]:
+        """Every window the attempt falls in; token checks carry :data:`_TOKENS` until the
+        input is counted (once, for all of them)."""
         key = ctx.principal.key
         named = key.rate_limits if key is not None else ()
         out: list[tuple[_Check, float]] = []
@@ -184,12 +187,10 @@ class RateLimitFilter(Filter):
                 )
             if r.tokens is not None:
                 check = _Check(base + ":tok", "tokens", r.tokens, s, r.per, r.fail_open, *who, True)
-                out.append((check, tokens()))
-        return out + self._plano_checks(ctx, dep, tokens)
+                out.append((check, _TOKENS))
+        return out + self._plano_checks(ctx, dep)
 
-    def _plano_checks(
-        self, ctx: RequestContext, dep: Deployment, tokens: Callable[[], int]
-    ) -> list[tuple[_Check, float]]:
+    def _plano_checks(self, ctx: RequestContext, dep: Deployment) -> list[tuple[_Check, float]]:
         if not self.plano_rules:
             return []
         header = (ctx.headers.get(SELECTOR_HEADER) or "").strip().lower()
@@ -216,7 +217,7 @@ class RateLimitFilter(Filter):
                 header,
                 value,
             )
-            out.append((check, tokens()))
+            out.append((check, _TOKENS))
         return out
 
     # ------------------------------------------------------------------ admission
@@ -227,16 +228,18 @@ class RateLimitFilter(Filter):
         state = ctx.state.get(self.name)
         if state is None:
             state = ctx.state[self.name] = _State()
-        counted: list[int] = []
-
-        def tokens() -> int:
-            if not counted and ctx.request is not None:
-                counted.append(request_tokens(self.counter, ctx.request, dep.model_id))
-            return counted[0] if counted else 0
-
-        checks = [(c, n) for c, n in self._checks(ctx, dep, tokens) if c.key not in state.counted]
+        checks = [(c, n) for c, n in self._checks(ctx, dep) if c.key not in state.counted]
         if not checks:
             return
+        limits = [c.limit for c, a in checks if a < 0]
+        if limits:
+            req = ctx.request
+            n = (
+                0
+                if req is None
+                else await request_tokens(self.counter, req, dep.model_id, min(limits))
+            )
+            checks = [(c, n if a < 0 else a) for c, a in checks]
         answers = await self._decide(checks)
         now = self.clock()
         shown = state.shown

@@ -386,10 +386,31 @@ class ContentTracingFilter(TracingFilter):
             ctx.state["tracing.output"] = text[: self.cap]
 
     def on_stream_seen(self, ctx: RequestContext, ev: StreamEvent) -> None:
+        # The deltas are kept as a list and joined once, when the request ends (joining per
+        # delta copied the text so far each time: quadratic up to the cap).
         if ctx.spans is not None and isinstance(ev, TextDelta) and ev.index == 0:
-            kept = ctx.state.get("tracing.output", "")
-            if len(kept) < self.cap:
-                ctx.state["tracing.output"] = (kept + ev.text)[: self.cap]
+            kept = ctx.state.get("tracing.deltas")
+            if kept is None:
+                kept = ctx.state["tracing.deltas"] = _Deltas()
+            if kept.size < self.cap:
+                kept.parts.append(ev.text)
+                kept.size += len(ev.text)
+
+    async def on_complete(self, ctx: RequestContext) -> None:
+        kept = ctx.state.pop("tracing.deltas", None)
+        if isinstance(kept, _Deltas):
+            ctx.state["tracing.output"] = "".join(kept.parts)[: self.cap]
+        await super().on_complete(ctx)
+
+
+class _Deltas:
+    """A streamed answer's text deltas, up to the cap."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
 
 
 # ---------------------------------------------------------------------- per process

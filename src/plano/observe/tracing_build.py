@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
+from plano.core.credentials import NEVER_COPIED
 from plano.core.model import ChatRequest, Message, TextPart
 from plano.core.trace import new_span_id
 from plano.pipeline.context import ANONYMOUS, RequestContext
-from plano.pipeline.marks import AttemptMark, FilterMark, TraceMarks
+from plano.pipeline.marks import MARKER, QUIET_FILTERS, AttemptMark, FilterMark, TraceMarks
 from plano.wire.shapes import ROUTES
 
 from . import spans as k
@@ -41,20 +42,6 @@ from .spans import (
 
 __all__ = ["BuildSettings", "build_spans", "header_attributes", "upstream_path"]
 
-#: Built-in filters whose phases are bookkeeping, not decisions: no span unless they fail.
-QUIET_FILTERS: Final = frozenset(
-    {
-        "accounting",
-        "audit",
-        "metrics",
-        "responses_state",
-        "responses_state_recorder",
-        "signals",
-        "tracing",
-    }
-)
-#: The tracer's own marker filter: its ``on_request`` mark says when routing began.
-MARKER: Final = "tracing"
 _SHAPE_PATH: Final = {shape: path for path, shape in reversed(ROUTES)}
 _HOP_SERVICE: Final = {
     "client": Service.INBOUND,
@@ -89,6 +76,8 @@ def header_attributes(headers: Mapping[str, str], prefixes: tuple[str, ...]) -> 
         return out
     for name, value in headers.items():
         low = name.lower()
+        if low in NEVER_COPIED:  # whatever the prefix: a trace store is no place for keys
+            continue
         for prefix in prefixes:
             if low.startswith(prefix) and len(low) > len(prefix):
                 out[low[len(prefix) :].replace("-", ".")] = value[:256]

@@ -155,6 +155,8 @@ class Attempt:
 
 @dataclass(slots=True)
 class RequestContext:
+    #: The gateway's own id of this request: unique, whatever the client sent (the usage log,
+    #: audit trail and ``x-plano-request-id`` key on it).
     request_id: str
     #: Client wire shape: ``openai_chat``, ``anthropic_messages``, ``openai_responses``.
     shape: str
@@ -208,6 +210,9 @@ class RequestContext:
     committed: bool = False
     #: Scratch space for filters, keyed by filter name. The core keeps nothing here.
     state: dict[str, Any] = field(default_factory=dict)
+    #: The caller's ``x-request-id`` (when sane): echoed back and passed along the chain, but
+    #: never a key (a client may repeat it; an agent's model calls in one turn share it).
+    client_request_id: str | None = None
     #: The trace's marks when the tracer sampled this request (shared by its hops), else None.
     spans: TraceMarks | None = field(default=None, repr=False)
 
@@ -236,10 +241,17 @@ class RequestContext:
             agent_id=agent_id if agent_id is not None else self.agent_id,
             labels=dict(self.labels),
             spans=self.spans,
+            client_request_id=self.forward_id,
         )
         if self.spans is not None:  # the hop becomes a span of this trace (plano.observe)
             self.spans.hops.append(made)
         return made
+
+    @property
+    def forward_id(self) -> str:
+        """The ``x-request-id`` this request carries back to its client and on to providers,
+        agents, filters and pub/sub: the client's, else ours (one id along the chain)."""
+        return self.client_request_id or self.request_id
 
     @property
     def stream(self) -> bool:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from plano.core.model import ChatResponse, StreamEvent
 from plano.errors import PlanoError, detached
 from plano.pipeline.context import RequestContext
-from plano.pipeline.marks import FilterMark, TraceMarks
+from plano.pipeline.marks import MARKER, QUIET_FILTERS, FilterMark, TraceMarks
 
 if TYPE_CHECKING:
     from plano.providers.codec import UpstreamRequest
@@ -139,6 +139,13 @@ class FilterChain:
         self._by_hook: dict[str, list[Filter]] = {
             h: [f for f in self.filters if _overrides(f, h)] for h in _HOOKS
         }
+        #: Per hook, whether each filter's runs go unmarked in a trace (they make no span).
+        self._quiet: dict[str, list[bool]] = {
+            h: [
+                f.name in QUIET_FILTERS and not (f.name == MARKER and h == "on_request") for f in fs
+            ]
+            for h, fs in self._by_hook.items()
+        }
         #: Whether a request filter may have edited the request without saying so.
         self._rewrites = any(f.rewrites_request for f in self._by_hook["on_request"])
         #: Filters that take part in streams (an event hook, an end hook, or both).
@@ -189,9 +196,19 @@ class FilterChain:
         """:meth:`_run` for a sampled request: each filter's run is timed for its trace. A
         remote filter names its span in ``marks.active`` when it sends a ``traceparent``;
         the others' span ids are made off the request path, with the spans."""
-        for f in self._by_hook[hook]:
-            marks.active = None
+        for f, quiet in zip(self._by_hook[hook], self._quiet[hook], strict=True):
             start = time.perf_counter_ns()
+            if quiet:  # bookkeeping: no span, so no mark, unless it fails
+                try:
+                    await call(f)
+                except PlanoError as err:
+                    self._mark_failed(ctx, marks, f, hook, start, err.metric_label)
+                    raise
+                except Exception as exc:
+                    self._mark_failed(ctx, marks, f, hook, start, "filter_failed")
+                    self._failed(f, hook, exc)
+                continue
+            marks.active = None
             error: str | None = None
             try:
                 await call(f)
@@ -214,6 +231,13 @@ class FilterChain:
                         error,
                     )
                 )
+
+    @staticmethod
+    def _mark_failed(
+        ctx: RequestContext, marks: TraceMarks, f: Filter, hook: str, start: int, error: str
+    ) -> None:
+        now = time.perf_counter_ns()
+        marks.filters.append(FilterMark(ctx.trace.span_id, "", f.name, hook, start, now, error))
 
     def _observe(self, hook: str, call: Callable[[Filter], None]) -> None:
         for f in self._by_hook[hook]:

@@ -1,12 +1,14 @@
-"""Who is publishing or subscribing: a managed agent (its ``PLANO_AGENT_TOKEN``), a static
-virtual key (``key:<id>``), the admin key (``admin``) or nobody (``anonymous``). Pure: the
-token lookup and the key table are given."""
+"""Who is publishing or subscribing: a managed agent (its ``PLANO_AGENT_TOKEN``), a virtual
+key (``key:<id>``: a static one, or a stored one through ``lookup``), the admin key
+(``admin``) or nobody (``anonymous``). Pure: the token lookup, the key table and the stored
+key lookup are given. The topics API authenticates with these rules itself, not with the
+model listener's auth filter (which knows neither agent tokens nor the admin key)."""
 
 from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["Identities", "caller_token"]
@@ -33,6 +35,20 @@ class Identities:
     #: Key id -> when it stops working (``auth.keys[].expires``): past it, the key is nobody.
     expires: Mapping[str, float] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
+    #: A stored virtual key's id for a token (``None``: none, revoked or expired); only
+    #: consulted for a token nothing above names.
+    lookup: Callable[[str], Awaitable[str | None]] | None = None
+
+    async def resolve(self, headers: Mapping[str, str]) -> str:
+        """:meth:`who`, then a stored virtual key for a token nothing else names."""
+        who = self.who(headers)
+        if who != "anonymous" or self.lookup is None:
+            return who
+        token = caller_token(headers)
+        if token is None:
+            return who
+        key_id = await self.lookup(token)
+        return f"key:{key_id}" if key_id is not None else "anonymous"
 
     def who(self, headers: Mapping[str, str]) -> str:
         token = caller_token(headers)

@@ -103,7 +103,7 @@ class PushDelivery:
             error = await self._attempt(msg, body, attempt)
             if not error:
                 self.stats.delivered += 1
-                await self.topics.ack(msg.topic, self.group, msg.id)
+                await self.topics.ack(msg.topic, self.group, [msg.id])
                 return True
             self.stats.last_error = error
             if attempt < self.sub.max_attempts:
@@ -121,7 +121,7 @@ class PushDelivery:
         self.stats.dead_lettered += 1
         headers = {**msg.headers, "agent": self.agent_id, "error": error, "message-id": msg.id}
         await self.topics.publish(DEAD_LETTER_PREFIX + msg.topic, msg.payload, headers)
-        await self.topics.ack(msg.topic, self.group, msg.id)
+        await self.topics.ack(msg.topic, self.group, [msg.id])
         return False
 
     async def _attempt(self, msg: Message, body: bytes, attempt: int) -> str:

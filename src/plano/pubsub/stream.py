@@ -32,13 +32,9 @@ _IDLE_MAX = 0.5
 
 
 async def last_id(topics: Topics, topic: str) -> str | None:
-    """The newest message's id (``None``: empty topic): where "from now" starts."""
-    after: str | None = None
-    while True:
-        page = [m.id async for m in topics.replay(topic, after=after, limit=1000)]
-        if not page:
-            return after
-        after = page[-1]
+    """The newest message's id (``None``: empty topic): where "from now" starts. One small
+    store read (not a replay of the whole topic, payloads and all)."""
+    return await topics.last_id(topic)
 
 
 class Pump:

@@ -11,8 +11,7 @@ from typing import Any
 from plano.accounting.pricing import PriceBook
 from plano.config import PlanoConfig
 from plano.config.names import config_names
-from plano.config.offline_checks import hosted_router
-from plano.config.routing_checks import router_model
+from plano.config.offline_checks import hosted_router, router_name
 from plano.core.model import ChatRequest
 from plano.providers.deployment import Deployment
 from plano.routing.affinity import AffinityMap
@@ -114,7 +113,7 @@ def _chooser(
     if not routes:
         return None, None
     pref = config.preference_router
-    model = router_model(config)
+    model = router_name(config)
     embedding = EmbeddingRouteChooser(routes, min_similarity=pref.min_similarity)
     if model and hosted_router(model, config_names(config)):
         if model not in _told:

@@ -29,9 +29,9 @@ from aiohttp import web
 from plano.accounting.ledger import Ledger
 from plano.errors import InvalidRequest, NotFound, PlanoError
 from plano.pipeline.filters import FilterChain
+from plano.server.edge import ADMIN_SEEN, error_response
 from plano.store.protocols import UsageQuery
 from plano.store.usage_sql import ATTRIBUTION
-from plano.wire.shapes import shape_for_path
 
 __all__ = [
     "admin_routes",
@@ -47,10 +47,6 @@ def json_response(obj: Any, status: int = 200) -> web.Response:
 
 
 _json = json_response
-
-
-def _error(request: web.Request, err: PlanoError) -> web.Response:
-    return _json(shape_for_path(request.path).error_body(err), err.status)
 
 
 def _time(params: Mapping[str, str], name: str) -> float | None:
@@ -118,7 +114,7 @@ def admin_routes(ledger: Ledger, chain: FilterChain) -> list[web.RouteDef]:
             q, group_by = usage_query(request.query)
             report = await ledger.report(q, group_by)
         except PlanoError as err:  # a bad parameter (400), the usage log down (503)
-            return _error(request, err)
+            return error_response(request.path, err)
         if request.query.get("limit") == "0" or request.query.get("last") == "0":
             report["recent"], report["next"] = [], None
         return _json(report)
@@ -127,9 +123,9 @@ def admin_routes(ledger: Ledger, chain: FilterChain) -> list[web.RouteDef]:
         try:
             rec = await ledger.find(request.match_info["request_id"])
         except PlanoError as err:
-            return _error(request, err)
+            return error_response(request.path, err)
         if rec is None:
-            return _error(request, NotFound("No such request in the usage log."))
+            return error_response(request.path, NotFound("No such request in the usage log."))
         return _json(rec)
 
     async def filters(_request: web.Request) -> web.Response:
@@ -148,13 +144,17 @@ def runtime_routes(
     """``GET /plano/v1/status`` (the runtime: generation, listeners, this process, its stores)
     and ``GET /readyz``: 200 once the runtime is loaded and serving, 503 while it starts or
     drains (what a load balancer should ask). A degraded store does not make a process
-    unready (requests still succeed); both say which store, why, and the writer's queue."""
+    unready (requests still succeed); both say which store, why, and the writer's queue:
+    ``/readyz`` only to a caller the admin endpoints would accept (the guard marks it); anyone
+    else gets ``ready`` and ``state`` alone (store targets and errors describe the network)."""
 
     async def show(_request: web.Request) -> web.Response:
         return _json(status())
 
-    async def ready(_request: web.Request) -> web.Response:
+    async def ready(request: web.Request) -> web.Response:
         ok, body = readiness()
+        if not request.get(ADMIN_SEEN, False):
+            body = {"ready": body.get("ready", ok), "state": body.get("state")}
         return _json(body, 200 if ok else 503)
 
     return [web.get("/plano/v1/status", show), web.get("/readyz", ready)]
@@ -165,8 +165,7 @@ def not_found_route() -> web.RouteDef:
 
     async def missing(request: web.Request) -> web.Response:
         path = request.path if len(request.path) <= 200 else request.path[:200] + "..."
-        err = NotFound(f"Unknown path {path}.", code="unknown_url")
-        return _json(shape_for_path(request.path).error_body(err), err.status)
+        return error_response(request.path, NotFound(f"Unknown path {path}.", code="unknown_url"))
 
     # [\s\S]: ``.`` stops at a newline, and a path may hold an encoded one (%0a).
     return web.route("*", "/{tail:[\\s\\S]*}", missing)

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from plano.agents.directory import AgentDirectory, ReportsFailures
 from plano.core.assemble import StreamAssembler
+from plano.core.credentials import ADMIN_KEY_HEADER, CREDENTIAL_HEADERS
 from plano.core.model import ChatRequest, ChatResponse, StreamEvent, TextDelta
 from plano.core.sse import SSEEvent, SSEParser
 from plano.errors import (
@@ -57,7 +58,8 @@ AGENT_APIS: Mapping[str, tuple[str, str]] = {
 }
 _ENDPOINT_TAILS = ("/chat/completions", "/messages", "/responses")
 #: Client headers never passed to agents: the body's own framing, hop-by-hop headers, and the
-#: caller's Plano credentials (an agent has its own).
+#: ones Plano sets itself. The client's credentials (``CREDENTIAL_HEADERS``, the one list) go
+#: only to agents with ``forward_auth: true``; the admin key never (an agent is another origin).
 _DROP = frozenset(
     {
         "content-length",
@@ -65,15 +67,14 @@ _DROP = frozenset(
         "connection",
         "transfer-encoding",
         "keep-alive",
-        "authorization",
-        "x-api-key",
-        "x-plano-key",
         "accept-encoding",
         "traceparent",
         "tracestate",
         "x-request-id",
+        ADMIN_KEY_HEADER,
     }
 )
+_DROP_CREDENTIALS = _DROP | CREDENTIAL_HEADERS
 
 T = TypeVar("T")
 
@@ -93,19 +94,25 @@ def agent_url(base: str, api: str) -> str:
 
 
 def hop_headers(
-    ctx: RequestContext, agent_id: str, listener: str, client: Mapping[str, str]
+    ctx: RequestContext,
+    agent_id: str,
+    listener: str,
+    client: Mapping[str, str],
+    *,
+    forward_auth: bool = False,
 ) -> dict[str, str]:
-    """Headers to an agent, as Plano sends them: the client's (minus framing and
-    credentials), a ``traceparent`` continuing the trace, ``x-request-id``,
+    """Headers to an agent, as Plano sends them: the client's (minus framing and, unless
+    ``forward_auth``, credentials), a ``traceparent`` continuing the trace, ``x-request-id``,
     ``x-arch-upstream`` and ``x-arch-agent-listener-name``; and ours: the session id."""
-    out = {k: v for k, v in client.items() if k.lower() not in _DROP}
+    drop = _DROP if forward_auth else _DROP_CREDENTIALS
+    out = {k: v for k, v in client.items() if k.lower() not in drop}
     out["traceparent"] = ctx.trace.traceparent()
     if ctx.trace.state:
         out["tracestate"] = ctx.trace.state
     root = ctx
     while root.parent is not None:  # the client's request id, as Plano passes it on
         root = root.parent
-    out["x-request-id"] = root.request_id
+    out["x-request-id"] = root.forward_id
     out["x-arch-upstream"] = agent_id
     out["x-arch-agent-listener-name"] = listener
     if ctx.session_id:
@@ -147,12 +154,15 @@ class AgentCaller:
         listener: str = "agents",
         stream_limits: StreamLimits | None = None,
         headers: Mapping[str, Mapping[str, str]] | None = None,
+        forward_auth: frozenset[str] = frozenset(),
     ) -> None:
         self.pool = pool
         self.directory = directory
         self.apis = apis
         #: Agent id -> the headers it gets with every call (its own credentials).
         self.headers = headers or {}
+        #: Agent ids that get the client's credentials (``agents[].forward_auth``).
+        self.forward_auth = forward_auth
         self.timeouts = timeouts or {}
         self.default_timeout = default_timeout
         self.listener = listener
@@ -174,7 +184,12 @@ class AgentCaller:
         agent = dep.provider
         ureq = codec.build(dep, req, {})
         url = agent_url(dep.base_url, self.apis.get(agent, "openai_chat"))
-        headers = {**ureq.headers, **hop_headers(ctx, agent, self.listener, ctx.headers)}
+        headers = {
+            **ureq.headers,
+            **hop_headers(
+                ctx, agent, self.listener, ctx.headers, forward_auth=agent in self.forward_auth
+            ),
+        }
         headers.update(self.headers.get(agent, {}))
         return codec, dataclasses.replace(ureq, url=url, headers=headers)
 

@@ -200,7 +200,8 @@ class AgentListener:
     def context(self, request: web.Request, shape: ClientShape) -> RequestContext:
         headers = request.headers
         return RequestContext(
-            request_id=_usable_id(headers.get("x-request-id")) or self.new_id(),
+            request_id=self.new_id(),  # ours, always unique: usage and audit key on it
+            client_request_id=_usable_id(headers.get("x-request-id")),
             shape=shape.name,
             headers=headers,  # type: ignore[arg-type]
             trace=TraceContext.start(headers.get("traceparent"), headers.get("tracestate")),

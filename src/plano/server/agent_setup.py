@@ -186,9 +186,41 @@ def agent_listener(spec: ListenerSpec, parts: ListenerParts) -> AgentListener:
     config = parts.config
     declared = next(lst for lst in config.listeners if lst.name == spec.name)
     orch = declared.orchestration or Orchestration()
-    cards = [AgentCard(a.id, a.description, a.default) for a in declared.agents]
-    chooser, backup, embedding = choosers_for(config, declared, parts.catalog, orch)
     model_chain = parts.model_chain or FilterChain([])
+    orchestrator, embedding = _orchestrator(declared, orch, parts, model_chain)
+    agent_chains = _agent_chains(spec, declared, parts)
+    settings = _turn_settings(spec, config, orch, agent_chains)
+    chain = parts.chain(spec)
+    limits = [f for f in chain.filters if isinstance(f, RateLimitFilter)]
+    budgets = next((f for f in chain.filters if isinstance(f, TurnBudgets)), None)
+    extra: list[Filter] = [_EmbeddingLoader(embedding)] if embedding is not None else []
+    for sub in agent_chains.values():
+        extra += sub.filters  # started and closed with the snapshot
+    summarizer = GatewayModelCaller(parts.router, parts.pool, model_chain, max_tokens=1024)
+    g = config.gateway
+    listener = AgentListener(
+        spec,
+        _Combined(chain, extra),
+        settings,
+        orchestrator,
+        _agent_caller(spec, declared, orch, parts),
+        BodyReader(g.max_request_body, g.body_timeout, g.max_body_buffer),
+        sessions=_sessions(orch, parts.kv),
+        complete=summarizer.complete,
+        mcp_servers=mcp_servers(config.agents, float(orch.agent_timeout or spec.timeout)),
+        limits=limits,
+        budgets=budgets,
+    )
+    extra.append(listener.mcp)  # its connection pool, started and closed with the snapshot
+    return listener
+
+
+def _orchestrator(
+    declared: ListenerConfig, orch: Orchestration, parts: ListenerParts, model_chain: FilterChain
+) -> tuple[Orchestrator, EmbeddingChooser | None]:
+    """The orchestrator of the listener's agents, and the embedding chooser to load (if any)."""
+    cards = [AgentCard(a.id, a.description, a.default) for a in declared.agents]
+    chooser, backup, embedding = choosers_for(parts.config, declared, parts.catalog, orch)
     if isinstance(chooser, LLMChooser):
         # Room for a route list of several agents (the preference router needs 32 tokens).
         asks = GatewayModelCaller(parts.router, parts.pool, model_chain, max_tokens=256)
@@ -200,6 +232,14 @@ def agent_listener(spec: ListenerSpec, parts: ListenerParts) -> AgentListener:
         backup=backup,
         max_agents=orch.max_agents,
     )
+    return orchestrator, embedding
+
+
+def _agent_caller(
+    spec: ListenerSpec, declared: ListenerConfig, orch: Orchestration, parts: ListenerParts
+) -> AgentCaller:
+    """The caller of the agents: each one's time limit, API, headers and stream limits."""
+    config = parts.config
     directory: AgentDirectory = parts.agents or StaticDirectory.from_config(config.agents)
     default_limit = None if orch.agent_timeout is None else float(orch.agent_timeout)
     timeouts = {
@@ -209,7 +249,7 @@ def agent_listener(spec: ListenerSpec, parts: ListenerParts) -> AgentListener:
     if orch.fallback_agent is not None:
         timeouts.setdefault(orch.fallback_agent, default_limit)
     f = config.fallback
-    caller = AgentCaller(
+    return AgentCaller(
         parts.pool,
         directory,
         {a.id: a.api for a in config.agents},
@@ -218,11 +258,18 @@ def agent_listener(spec: ListenerSpec, parts: ListenerParts) -> AgentListener:
         listener=spec.name,
         stream_limits=StreamLimits(f.first_token_timeout, f.stream_idle_timeout),
         headers={a.id: a.headers for a in config.agents if a.headers},
+        forward_auth=frozenset(a.id for a in config.agents if a.forward_auth),
     )
+
+
+def _agent_chains(
+    spec: ListenerSpec, declared: ListenerConfig, parts: ListenerParts
+) -> dict[str, FilterChain]:
+    """Each agent's own ``input_filters``, as a chain of its own."""
     client = parts.filter_client or FilterClient()
-    agent_chains = {
+    return {
         a.id: configured_chain(
-            config,
+            parts.config,
             ListenerConfig(
                 type="agent", name=f"{spec.name}/{a.id}", port=1, input_filters=a.input_filters
             ),
@@ -231,47 +278,32 @@ def agent_listener(spec: ListenerSpec, parts: ListenerParts) -> AgentListener:
         for a in declared.agents
         if a.input_filters
     }
+
+
+def _sessions(orch: Orchestration, kv: KeyValue | None) -> SessionStore | None:
     s = orch.sessions
-    sessions = None
-    if s.enabled and parts.kv is not None:
-        sessions = SessionStore(
-            parts.kv, SessionLimits(float(s.ttl), s.max_messages, int(s.max_bytes))
-        )
-    settings = AgentTurnSettings(
+    if not s.enabled or kv is None:
+        return None
+    return SessionStore(kv, SessionLimits(float(s.ttl), s.max_messages, int(s.max_bytes)))
+
+
+def _turn_settings(
+    spec: ListenerSpec,
+    config: PlanoConfig,
+    orch: Orchestration,
+    agent_chains: dict[str, FilterChain],
+) -> AgentTurnSettings:
+    return AgentTurnSettings(
         listener=spec.name,
         request_timeout=spec.timeout,
         mode=orch.mode,
         merge=orch.merge,
         summarizer_model=orch.summarizer_model,
         fallback_agent=orch.fallback_agent,
-        session_header=s.header.lower(),
+        session_header=orch.sessions.header.lower(),
         known_agents=frozenset(a.id for a in config.agents),
         agent_chains=agent_chains,
     )
-    chain = parts.chain(spec)
-    limits = [f for f in chain.filters if isinstance(f, RateLimitFilter)]
-    budgets = next((f for f in chain.filters if isinstance(f, TurnBudgets)), None)
-    extra: list[Filter] = [_EmbeddingLoader(embedding)] if embedding is not None else []
-    for sub in agent_chains.values():
-        extra += sub.filters  # started and closed with the snapshot
-    chain = _Combined(chain, extra)
-    summarizer = GatewayModelCaller(parts.router, parts.pool, model_chain, max_tokens=1024)
-    g = config.gateway
-    listener = AgentListener(
-        spec,
-        chain,
-        settings,
-        orchestrator,
-        caller,
-        BodyReader(g.max_request_body, g.body_timeout, g.max_body_buffer),
-        sessions=sessions,
-        complete=summarizer.complete,
-        mcp_servers=mcp_servers(config.agents, float(orch.agent_timeout or spec.timeout)),
-        limits=limits,
-        budgets=budgets,
-    )
-    extra.append(listener.mcp)  # its connection pool, started and closed with the snapshot
-    return listener
 
 
 class _Combined(FilterChain):

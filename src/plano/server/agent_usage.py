@@ -8,9 +8,9 @@ agent reported, when it did). What it adds is attribution: the agent that answer
 traffic beside the model traffic it caused (same ``trace_id``).
 
 The ledger outlives snapshots (the runtime starts and closes it): this filter only adds
-records to it. A record's id is the turn's request id with ``:agents`` (``:mcp`` for an MCP
-call) after it: Plano passes the client's ``x-request-id`` on to the agents, whose model calls
-may carry it too, and the usage log keeps one record per id.
+records to it. A record's id is the turn's own (gateway) request id; the client's
+``x-request-id``, which Plano passes on to the agents and their model calls, is kept as
+``client_request_id`` beside it, so both the turn and its model calls can be found by it.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class AgentUsageFilter(Filter):
         model = ctx.agent_id or route
         self.ledger.add(
             UsageRecord(
-                request_id=f"{ctx.request_id}:{kind}",
+                request_id=ctx.request_id,
+                client_request_id=ctx.client_request_id,
                 ts=time.time(),
                 shape=ctx.shape if kind == "agents" else "mcp",
                 model_requested=ctx.model_requested[:200],

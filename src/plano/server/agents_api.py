@@ -18,6 +18,7 @@ from plano.agents.directory import AgentDirectory, StaticDirectory
 from plano.agents.lifecycle import AgentPlan
 from plano.agents.lifecycle_health import ManagedDirectory
 from plano.config import PlanoConfig
+from plano.filters.keys import KeyCache
 from plano.pubsub.push import PushDelivery
 from plano.server.admin import json_response
 from plano.server.pubsub_api import PUSH_GROUP_PREFIX, TopicsAPI, identities_for
@@ -40,10 +41,8 @@ class Resources(Protocol):
     @property
     def state(self) -> str: ...
 
-
-class _Current(Protocol):
     @property
-    def current(self) -> Any: ...
+    def keys(self) -> KeyCache: ...
 
 
 class AgentServices:
@@ -61,7 +60,7 @@ class AgentServices:
         self.pushes: list[PushDelivery] = []
         self._session: aiohttp.ClientSession | None = None
 
-    async def start(self, _holder: _Current | None = None) -> None:
+    async def start(self) -> None:
         if self.directory is not None:
             await self.directory.start()
         subs = [(a.id, s) for a in self.config.agents for s in a.subscriptions]
@@ -177,7 +176,7 @@ def topics_routes(config: PlanoConfig, resources: Resources) -> list[web.RouteDe
     api = TopicsAPI(
         resources.stores.topics,
         config.pubsub,
-        identities_for(config, tokens),
+        identities_for(config, tokens, resources.keys),
         auth_required=auth is not None and auth.enabled,
         draining=lambda: resources.state == "draining",
         body_timeout=float(config.gateway.body_timeout),

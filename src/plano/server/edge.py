@@ -30,14 +30,16 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from plano.errors import AuthenticationError, InvalidRequest, PermissionDenied, PlanoError
-from plano.wire.shapes import shape_for_path
+from plano.wire.shapes import ClientShape, shape_for_path
 
 __all__ = [
     "ADMIN_PREFIX",
+    "ADMIN_SEEN",
     "EdgeRunner",
     "EdgeSettings",
     "HostPolicy",
     "describe_exposure",
+    "error_response",
     "guard_middleware",
     "is_loopback",
 ]
@@ -45,6 +47,11 @@ __all__ = [
 log = logging.getLogger("plano.edge")
 
 ADMIN_PREFIX = "/plano/"
+#: Open paths whose answer has an anonymous and an admin form (``/readyz``: status alone, or
+#: with each store's target and error); the guard marks the request with :data:`ADMIN_SEEN`.
+ADMIN_DETAIL_PATHS = frozenset({"/readyz"})
+#: Request key: ``True`` when the caller would pass the admin endpoints' check.
+ADMIN_SEEN = web.RequestKey("plano.admin_seen", bool)
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 
@@ -175,8 +182,11 @@ def _bearer(value: str | None) -> str | None:
     return None
 
 
-def error_response(path: str, err: PlanoError) -> web.Response:
-    shape = shape_for_path(path)
+def error_response(path: str, err: PlanoError, shape: ClientShape | None = None) -> web.Response:
+    """``err`` as JSON in the error shape a client of ``path`` reads (``shape``: an endpoint
+    that knows its own, such as ``/routing/v1/messages``), with the error's status. The one
+    renderer of error answers outside the model handlers."""
+    shape = shape or shape_for_path(path)
     return web.Response(
         body=orjson.dumps(shape.error_body(err)),
         status=err.status,
@@ -207,6 +217,8 @@ def guard_middleware(policy: HostPolicy) -> Any:
             refused = policy.admin_refusal(headers)
             if refused is not None:
                 return error_response(request.path, refused)
+        elif request.path in ADMIN_DETAIL_PATHS:
+            request[ADMIN_SEEN] = policy.admin_refusal(headers) is None
         return await handler(request)
 
     return guard

@@ -112,6 +112,7 @@ class Gateway:
         *,
         started: float | None = None,
         lifecycle: Lifecycle | None = None,
+        own_auth: list[web.RouteDef] | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -130,6 +131,9 @@ class Gateway:
         self._id_prefix = "req_" + os.urandom(8).hex()
         self._ids = itertools.count(1)
         self._extra_routes = extra_routes or []
+        #: Routes that authenticate callers by their own rules (pub/sub topics: agent tokens,
+        #: the admin key, virtual keys): never behind the model auth filter.
+        self._own_auth = own_auth or []
 
     def new_id(self) -> str:
         return f"{self._id_prefix}{next(self._ids):08x}"
@@ -149,6 +153,7 @@ class Gateway:
             open_ = r.path.startswith(("/plano/", "/dashboard")) or r.path == "/readyz"
             handler = r.handler if open_ else self._guarded(r.handler)
             defs.append(web.RouteDef(r.method, r.path, handler, r.kwargs))
+        defs += self._own_auth
         defs.append(web.route("*", "/{tail:[\\s\\S]*}", self.not_found))  # %0a too
         return defs
 
@@ -202,11 +207,12 @@ class Gateway:
         return handler
 
     def context(self, request: web.Request, shape: ClientShape) -> RequestContext:
-        """The client hop's context: its id (the caller's when sane), its trace (continuing
-        the caller's ``traceparent``), its session."""
+        """The client hop's context: its own id (the caller's ``x-request-id`` kept beside it),
+        its trace (continuing the caller's ``traceparent``), its session."""
         headers = request.headers
         return RequestContext(
-            request_id=_usable_id(headers.get("x-request-id")) or self.new_id(),
+            request_id=self.new_id(),  # ours, always unique: usage and audit key on it
+            client_request_id=_usable_id(headers.get("x-request-id")),
             shape=shape.name,
             headers=headers,  # type: ignore[arg-type]
             trace=TraceContext.start(headers.get("traceparent"), headers.get("tracestate")),

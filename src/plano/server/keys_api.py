@@ -31,9 +31,9 @@ from plano.errors import InvalidRequest, NotFound, PlanoError
 from plano.filters.audit import AuditTrail
 from plano.filters.keys import KeyCache, StaticKeys
 from plano.server.admin import json_response
+from plano.server.edge import error_response
 from plano.store.audit import AuditQuery
 from plano.store.keys import KeyConflict, KeyQuery, KeyRecord, hash_key, key_hint, new_key
-from plano.wire.shapes import shape_for_path
 
 __all__ = ["KeyRequest", "audit_routes", "key_routes"]
 
@@ -107,10 +107,6 @@ class KeyRequest(BaseModel):
         )
 
 
-def _error(request: web.Request, err: PlanoError) -> web.Response:
-    return json_response(shape_for_path(request.path).error_body(err), err.status)
-
-
 def _invalid(exc: ValidationError) -> InvalidRequest:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
@@ -172,7 +168,7 @@ def key_routes(
             record = body.record(key, time.time())
             await store.create(record)
         except PlanoError as err:
-            return _error(request, err)
+            return error_response(request.path, err)
         trail.record_admin("key.create", target=record.id, status=201, detail=_who(record))
         answer = {"key": key, "source": "store", "enforced": enforced, **record.to_json()}
         return json_response(answer, 201)
@@ -190,7 +186,7 @@ def key_routes(
             )
             page = await store.list(q)
         except PlanoError as err:
-            return _error(request, err)
+            return error_response(request.path, err)
         data = []
         if q.cursor is None:  # static keys head the first page
             described = (static.describe(k) for k in static.by_id.values())
@@ -206,9 +202,11 @@ def key_routes(
         try:
             record = await store.get(key_id)
         except PlanoError as err:
-            return _error(request, err)
+            return error_response(request.path, err)
         if record is None:
-            return _error(request, NotFound(f"No key with id '{key_id}'.", code="key_not_found"))
+            return error_response(
+                request.path, NotFound(f"No key with id '{key_id}'.", code="key_not_found")
+            )
         return json_response({"source": "store", **record.to_json()})
 
     async def revoke(request: web.Request) -> web.Response:
@@ -218,13 +216,15 @@ def key_routes(
                 f"'{key_id}' is a static key: remove it from auth.keys and reload the config.",
                 code="static_key",
             )
-            return _error(request, err)
+            return error_response(request.path, err)
         try:
             record = await store.revoke(key_id, time.time())
         except PlanoError as err:
-            return _error(request, err)
+            return error_response(request.path, err)
         if record is None:
-            return _error(request, NotFound(f"No key with id '{key_id}'.", code="key_not_found"))
+            return error_response(
+                request.path, NotFound(f"No key with id '{key_id}'.", code="key_not_found")
+            )
         cache.forget(key_id)
         trail.record_admin("key.revoke", target=key_id, status=200, detail=_who(record))
         return json_response({"source": "store", **record.to_json(), "revoked": True})
@@ -278,7 +278,7 @@ def audit_routes(trail: AuditTrail) -> list[web.RouteDef]:
         try:
             page = await trail.query(audit_query(request.query))
         except PlanoError as err:  # a bad parameter (400), the store down (503)
-            return _error(request, err)
+            return error_response(request.path, err)
         return json_response({"data": page.events, "next": page.next})
 
     return [web.get("/plano/v1/audit", audit)]

@@ -11,8 +11,8 @@ from plano.config import PlanoConfig
 from plano.limits.budgets import BudgetRule
 from plano.limits.report import budget_report
 from plano.server.admin import json_response
+from plano.server.edge import error_response
 from plano.store.protocols import Counters, StoreUnavailable
-from plano.wire.shapes import shape_for_path
 
 __all__ = ["budget_routes"]
 
@@ -24,7 +24,7 @@ def budget_routes(config: PlanoConfig, counters: Counters) -> list[web.RouteDef]
         try:
             rows = await budget_report(rules, counters, request.query.get("value"))
         except StoreUnavailable as err:
-            return json_response(shape_for_path(request.path).error_body(err), err.status)
+            return error_response(request.path, err)
         return json_response({"budgets": rows})
 
     return [web.get("/plano/v1/budgets", budgets)]

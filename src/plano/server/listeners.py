@@ -177,11 +177,17 @@ def model_listener(spec: ListenerSpec, parts: ListenerParts) -> ModelListener:
     chain = parts.chain(spec)
     reader = BodyReader(g.max_request_body, g.body_timeout, g.max_body_buffer)
     routes = count_tokens_routes(parts.counter, reader) + responses_routes(parts.store)
-    routes += parts.model_routes()
     if spec.admin:
         routes = parts.admin_routes(chain) + routes
     gateway = Gateway(
-        settings, parts.catalog, parts.pool, chain, routes, parts.router, started=parts.started
+        settings,
+        parts.catalog,
+        parts.pool,
+        chain,
+        routes,
+        parts.router,
+        started=parts.started,
+        own_auth=parts.model_routes(),  # pub/sub: its own identity rules (pubsub/identity.py)
     )
     return ModelListener(spec, gateway)
 
@@ -275,8 +281,9 @@ def plan_listeners(
         )
     m = config.metrics
     if m.port is not None:
-        model = next(s for s in specs if s.kind == "model")
-        host = m.address or model.host
+        # Loopback unless metrics.address says otherwise: it has no key, so a public model
+        # listener must not make the counters (models, keys' ids, costs) public too.
+        host = m.address or "127.0.0.1"
         specs.append(ListenerSpec("metrics", "metrics", host, m.port, "metrics.port"))
     return tuple(specs)
 

@@ -51,6 +51,7 @@ from plano.agents.mcp import (
     rpc_error,
     tool_call,
 )
+from plano.core.credentials import CREDENTIAL_HEADERS
 from plano.core.model import ChatRequest, ChatResponse, Message, Tool, ToolCall
 from plano.core.model import Choice as AnswerChoice
 from plano.errors import (
@@ -93,6 +94,8 @@ class McpServer:
     id: str
     headers: Mapping[str, str]
     timeout: float = 60.0
+    #: ``agents[].forward_auth``: the client's credentials go too (never the admin key).
+    forward_auth: bool = False
 
 
 Context = Callable[[web.Request], RequestContext]
@@ -172,33 +175,35 @@ class McpProxy(Filter):
         ctx.shape = "mcp"  # no model API: its span is named by the path, its record is "mcp"
         server_id = request.match_info["server_id"]
         msg: McpMessage | None = None
+        hop: RequestContext | None = None  # the tool hop, once the server is known
         try:
             async with asyncio.timeout(self.request_timeout):
                 await self.chain.on_headers(ctx)
                 server = self._server(server_id)
                 ctx.agent_id, ctx.route = server.id, f"mcp:{server.id}"
                 if delete:
-                    hop = self._hop(ctx, server)
+                    hop = ctx.child("tool", ctx.request_id, agent_id=server.id)
+                    _check_key(ctx, server)
                     return await self._pass(hop, server, request, b"", "DELETE")
                 body = await self.body.read(request)
                 msg = parse_message(body)
                 ctx.route = f"mcp:{server.id}:{msg.method or 'response'}"
-                hop = self._hop(ctx, server)
+                hop = ctx.child("tool", ctx.request_id, agent_id=server.id)
+                _check_key(ctx, server)
                 return await self._message(hop, server, request, msg, body)
         except PlanoError as err:
-            return self._fail(ctx, msg, err)
+            return self._fail(ctx, hop, msg, err)
         except TimeoutError:
             late = UpstreamTimeout("The MCP call exceeded the agent listener's time limit.")
-            return self._fail(ctx, msg, late)
+            return self._fail(ctx, hop, msg, late)
         except Exception:
             log.exception("unexpected error in MCP call %s", ctx.request_id)
             bug = PlanoError(f"Internal gateway error (request id {ctx.request_id}).")
-            return self._fail(ctx, msg, bug)
+            return self._fail(ctx, hop, msg, bug)
         finally:
             ctx.end_ns = ctx.end_ns or time.perf_counter_ns()
-            made = ctx.state.get("mcp_hop")
-            if isinstance(made, RequestContext):
-                made.end_ns = made.end_ns or ctx.end_ns
+            if hop is not None:
+                hop.end_ns = hop.end_ns or ctx.end_ns
             self.chain.complete(ctx)
 
     def _server(self, server_id: str) -> McpServer:
@@ -207,17 +212,6 @@ class McpProxy(Filter):
             shown = server_id[:100]
             raise NotFound(f"Unknown MCP server '{shown}'.", code="unknown_mcp_server")
         return server
-
-    def _hop(self, ctx: RequestContext, server: McpServer) -> RequestContext:
-        """The tool hop: the key's ``agents`` globs name the servers it may call."""
-        hop = ctx.child("tool", ctx.request_id, agent_id=server.id)
-        ctx.state["mcp_hop"] = hop
-        key = ctx.principal.key
-        if key is not None and key.agents and not _matches(key.agents, server.id):
-            message = f"This API key may not call the MCP server '{server.id}'."
-            ctx.decisions.append(Decision("auth", "deny", "agent_not_allowed", message))
-            raise PermissionDenied(message, code="agent_not_allowed")
-        return hop
 
     async def _message(
         self,
@@ -374,7 +368,9 @@ class McpProxy(Filter):
         out = {
             k.lower(): v
             for k, v in client.items()
-            if k.lower() in _PASSED or k.lower().startswith(_PASSED_PREFIX)
+            if k.lower() in _PASSED
+            or k.lower().startswith(_PASSED_PREFIX)
+            or (server.forward_auth and k.lower() in CREDENTIAL_HEADERS)
         }
         out.setdefault("accept", "application/json, text/event-stream")
         out.setdefault("content-type", "application/json")
@@ -382,7 +378,7 @@ class McpProxy(Filter):
         out["traceparent"] = hop.trace.traceparent()
         if hop.trace.state:
             out["tracestate"] = hop.trace.state
-        out["x-request-id"] = hop.request_id
+        out["x-request-id"] = hop.forward_id
         out["x-arch-upstream"] = server.id
         out["x-arch-agent-listener-name"] = self.listener
         if hop.session_id:
@@ -391,10 +387,15 @@ class McpProxy(Filter):
 
     # ------------------------------------------------------------------ errors
 
-    def _fail(self, ctx: RequestContext, msg: McpMessage | None, err: PlanoError) -> web.Response:
+    def _fail(
+        self,
+        ctx: RequestContext,
+        hop: RequestContext | None,
+        msg: McpMessage | None,
+        err: PlanoError,
+    ) -> web.Response:
         ctx.status, ctx.error = err.status, detached(err)
-        hop = ctx.state.get("mcp_hop")
-        if isinstance(hop, RequestContext):
+        if hop is not None:
             hop.status, hop.error = err.status, ctx.error
         if err.status >= 500:
             log.warning("MCP call %s failed: %s %s", ctx.request_id, err.status, err.metric_label)
@@ -402,6 +403,15 @@ class McpProxy(Filter):
             ctx.status = 200  # answered: the error is the JSON-RPC answer
             return _rpc_response(rpc_error(msg.id, err), 200, {})
         return _rpc_response(rpc_error(None, err), err.status, {})
+
+
+def _check_key(ctx: RequestContext, server: McpServer) -> None:
+    """The key's ``agents`` globs name the MCP servers it may call."""
+    key = ctx.principal.key
+    if key is not None and key.agents and not _matches(key.agents, server.id):
+        message = f"This API key may not call the MCP server '{server.id}'."
+        ctx.decisions.append(Decision("auth", "deny", "agent_not_allowed", message))
+        raise PermissionDenied(message, code="agent_not_allowed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,7 +458,7 @@ def _adopt_decisions(hop: RequestContext) -> None:
 def mcp_servers(agents: Sequence[Any], timeout: float) -> dict[str, McpServer]:
     """The config's ``type: mcp`` agents."""
     return {
-        a.id: McpServer(a.id, dict(a.headers), timeout)
+        a.id: McpServer(a.id, dict(a.headers), timeout, getattr(a, "forward_auth", False))
         for a in agents
         if getattr(a, "type", "http") == "mcp"
     }

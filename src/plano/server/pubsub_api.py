@@ -13,13 +13,15 @@ calls: ``PLANO_URL``):
 
 Who may publish or subscribe to what is ``pubsub.topics`` (``config/agent_run.py``); the
 caller is a managed agent (its ``PLANO_AGENT_TOKEN``), a static key (``key:<id>``) or the
-admin key. With ``auth:`` enabled, an unidentified caller gets 401. docs/pubsub.md.
+admin key. With ``auth:`` enabled, an unidentified caller gets 401. These routes authenticate
+themselves (the gateway mounts them outside the model auth filter). docs/pubsub.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -35,16 +37,19 @@ from plano.errors import (
     PayloadTooLarge,
     PermissionDenied,
     PlanoError,
+    RateLimited,
     RequestTimeout,
 )
+from plano.filters.keys import KeyCache
 from plano.pubsub.envelope import envelope, publish_headers, sse_event, valid_topic
 from plano.pubsub.identity import Identities
 from plano.pubsub.stream import Pump
 from plano.server.admin import json_response
 from plano.server.edge import error_response
+from plano.store.keys import hash_key, is_dynamic_key
 from plano.store.protocols import Topics
 
-__all__ = ["TopicsAPI", "identities_for"]
+__all__ = ["TopicsAPI", "identities_for", "stored_key_lookup"]
 
 #: Seconds between SSE heartbeats (a comment line: it finds clients that went away).
 HEARTBEAT = 15.0
@@ -55,19 +60,50 @@ PUSH_GROUP_PREFIX = "push:"
 #: ``max_message`` each would otherwise be one answer of a gigabyte.
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 _PAGE_BATCH = 50
-#: Most message ids one acknowledgement names (each is a store call).
+#: Most message ids one acknowledgement names (acknowledged in one store call).
 MAX_ACK_IDS = 1000
 
 
 def identities_for(
-    config: PlanoConfig, agent_for_token: Callable[[str], str | None] | None
+    config: PlanoConfig,
+    agent_for_token: Callable[[str], str | None] | None,
+    stored: KeyCache | None = None,
 ) -> Identities:
+    """``stored``: the process's key cache, for virtual keys made through the admin API
+    (consulted with ``auth:`` enabled)."""
     auth = config.auth
     keys = {k.key: k.id for k in auth.keys} if auth is not None else {}
     expires = {k.id: k.expires for k in auth.keys if k.expires is not None} if auth else {}
+    lookup = None
+    if stored is not None and auth is not None and auth.enabled:
+        lookup = stored_key_lookup(stored, float(auth.cache_ttl))
     return Identities(
-        agent_for_token or (lambda _t: None), keys, config.gateway.admin_key, expires=expires
+        agent_for_token or (lambda _t: None),
+        keys,
+        config.gateway.admin_key,
+        expires=expires,
+        lookup=lookup,
     )
+
+
+def stored_key_lookup(
+    cache: KeyCache, ttl: float, clock: Callable[[], float] = time.time
+) -> Callable[[str], Awaitable[str | None]]:
+    """A stored virtual key's id for a token, as the auth filter finds it (only key-shaped
+    tokens reach the store; revoked and expired keys are nobody)."""
+
+    async def lookup(token: str) -> str | None:
+        if not is_dynamic_key(token):
+            return None
+        known = await cache.lookup(hash_key(token), ttl)
+        if known is None or known.revoked_at is not None:
+            return None
+        expires = known.info.expires_at
+        if expires is not None and clock() >= expires:
+            return None
+        return known.info.id
+
+    return lookup
 
 
 class TopicsAPI:
@@ -94,6 +130,9 @@ class TopicsAPI:
         self.auth_required = auth_required
         self._draining = draining
         self.max_message = settings.max_message if settings is not None else 1_000_000
+        defaults = PubSubSettings()
+        self.max_groups = (settings or defaults).max_groups
+        self.max_consumers = (settings or defaults).max_consumers
         #: Offset subscribers per topic, woken by this process's publishes.
         self._wakers: dict[str, set[asyncio.Event]] = {}
 
@@ -105,13 +144,13 @@ class TopicsAPI:
             web.get("/v1/topics/{topic}/messages", self.messages),
         ]
 
-    def _allow(self, request: web.Request, action: str) -> tuple[str, str]:
+    async def _allow(self, request: web.Request, action: str) -> tuple[str, str]:
         topic = request.match_info["topic"]
         if not valid_topic(topic):
             raise InvalidRequest(
                 "A topic name is 1-200 letters, digits and . _ - :", code="invalid_topic"
             )
-        who = self.identities.who(request.headers)
+        who = await self.identities.resolve(request.headers)
         if who == "anonymous" and self.auth_required:
             raise AuthenticationError(
                 "Publishing and subscribing need an agent token or a key.", code="missing_key"
@@ -125,7 +164,7 @@ class TopicsAPI:
 
     async def publish(self, request: web.Request) -> web.Response:
         try:
-            topic, who = self._allow(request, "publish")
+            topic, who = await self._allow(request, "publish")
             body = await self._body(_read_message(request, self.max_message))
             headers = publish_headers(request.headers, who)
             msg_id = await self.topics.publish(topic, body, headers)
@@ -137,7 +176,7 @@ class TopicsAPI:
 
     async def ack(self, request: web.Request) -> web.Response:
         try:
-            topic, who = self._allow(request, "subscribe")
+            topic, who = await self._allow(request, "subscribe")
             body = _json_body(await self._body(request.read()))
             group, ids = body.get("group"), body.get("ids")
             if not isinstance(group, str) or not isinstance(ids, list):
@@ -145,8 +184,7 @@ class TopicsAPI:
             self._group_allowed(topic, group, who)
             if len(ids) > MAX_ACK_IDS:
                 raise InvalidRequest(f"At most {MAX_ACK_IDS} ids per acknowledgement.")
-            for msg_id in ids:
-                await self.topics.ack(topic, group, str(msg_id))
+            await self.topics.ack(topic, group, [str(i) for i in ids])  # one store call
         except PlanoError as err:
             return error_response(request.path, err)
         except (ValueError, OverflowError):  # not an id, or past the store's integers
@@ -156,7 +194,7 @@ class TopicsAPI:
 
     async def messages(self, request: web.Request) -> web.Response:
         try:
-            topic, _who = self._allow(request, "subscribe")
+            topic, _who = await self._allow(request, "subscribe")
             after = _after(request.query.get("after"))
             limit = min(1000, max(1, int(request.query.get("limit", "100"))))
             found = await self._page(topic, after, limit)
@@ -190,7 +228,7 @@ class TopicsAPI:
         group = q.get("group")
         offset = None if group else request.headers.get("last-event-id") or q.get("after")
         try:
-            topic, who = self._allow(request, "subscribe")
+            topic, who = await self._allow(request, "subscribe")
             consumer = q.get("consumer") or f"{who}-{uuid.uuid4().hex[:8]}"
             if group:
                 self._group_allowed(topic, group, who)
@@ -199,6 +237,7 @@ class TopicsAPI:
                         "A consumer name is 1-200 letters, digits and . _ - :",
                         code="invalid_group",
                     )
+                await self._check_room(topic, group, consumer)
             await self._check_offset(topic, _after(offset))
         except PlanoError as err:
             return error_response(request.path, err)
@@ -220,6 +259,9 @@ class TopicsAPI:
             pass
         finally:
             await pump.close()
+            if group and "consumer" not in q:  # a made-up name: nobody comes back as it
+                with contextlib.suppress(Exception):
+                    await self.topics.release(topic, group, consumer)
             waiting = self._wakers.get(topic)
             if waiting is not None:
                 waiting.discard(wake)
@@ -228,6 +270,25 @@ class TopicsAPI:
         with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
         return resp
+
+    async def _check_room(self, topic: str, group: str, consumer: str) -> None:
+        """A 429 for a subscription that would make one group or consumer more than
+        ``pubsub.max_groups`` / ``max_consumers`` (each lives in the store until removed)."""
+        members = await self.topics.members(topic)
+        consumers = members.get(group)
+        if consumers is None:
+            if len(members) >= self.max_groups:
+                raise RateLimited(
+                    f"Topic {topic!r} has {len(members)} consumer groups, the most allowed "
+                    "(pubsub.max_groups); join an existing group.",
+                    code="too_many_groups",
+                )
+        elif consumer not in consumers and len(consumers) >= self.max_consumers:
+            raise RateLimited(
+                f"Group {group!r} has {len(consumers)} consumers, the most allowed "
+                "(pubsub.max_consumers); reuse a consumer name.",
+                code="too_many_consumers",
+            )
 
     def _group_allowed(self, topic: str, group: str, who: str) -> None:
         if not valid_topic(group):  # stored by the backend: a bounded name, like a topic's
@@ -285,7 +346,7 @@ class TopicsAPI:
             quiet = 0.0
             await resp.write(sse_event(msg))
             if ack_group is not None:
-                await self.topics.ack(topic, ack_group, msg.id)
+                await self.topics.ack(topic, ack_group, [msg.id])
 
 
 async def _read_message(request: web.Request, limit: int) -> bytes:

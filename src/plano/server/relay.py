@@ -63,7 +63,11 @@ _SSE_HEADERS = {
 
 def answer_headers(ctx: RequestContext, model: str | None = None) -> dict[str, str]:
     dep = ctx.deployment
-    h = {"x-request-id": ctx.request_id, "x-plano-overhead-ms": f"{ctx.overhead_ms():.3f}"}
+    h = {
+        "x-request-id": ctx.forward_id,  # the client's, when it sent one
+        "x-plano-request-id": ctx.request_id,  # ours: /plano/v1/requests/{id}
+        "x-plano-overhead-ms": f"{ctx.overhead_ms():.3f}",
+    }
     if dep is not None:
         h["x-plano-provider"] = dep.provider
         # The answer's model name comes from the provider: echo it only when it is a sane

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
 from aiohttp import web
 
 from plano.errors import PlanoError
 from plano.pipeline.context import RequestContext
 from plano.routing.router import Plan
+from plano.server.admin import json_response
+from plano.server.edge import error_response
 from plano.wire.shapes import ROUTES, SHAPES, ClientShape
 
 __all__ = ["Decider", "decision_routes", "status_routes"]
@@ -30,10 +31,6 @@ class Decider(Protocol):
     ) -> Plan: ...
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
 def _decision(gateway: Decider, shape: ClientShape) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         ctx = RequestContext(
@@ -44,8 +41,8 @@ def _decision(gateway: Decider, shape: ClientShape) -> Handler:
         try:
             plan = await gateway.decide(request, ctx, shape)
         except PlanoError as err:
-            return _json(shape.error_body(err), err.status)
-        return _json(
+            return error_response(request.path, err, shape)
+        return json_response(
             {
                 "models": [f"{d.provider}/{d.model_id}" for d in plan.deployments],
                 "deployments": [d.key for d in plan.deployments],
@@ -68,6 +65,6 @@ def decision_routes(gateway: Decider) -> list[web.RouteDef]:
 
 def status_routes(status: Callable[[], dict[str, object]]) -> list[web.RouteDef]:
     async def handler(_request: web.Request) -> web.Response:
-        return _json(status())
+        return json_response(status())
 
     return [web.get("/plano/v1/routing", handler)]

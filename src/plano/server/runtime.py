@@ -35,7 +35,7 @@ from plano.accounting.pricing import PriceBook
 from plano.accounting.tokens import TokenCounter
 from plano.agents.directory import AgentDirectory, LiveDirectory, StaticDirectory
 from plano.config import PlanoConfig
-from plano.core.redact import SecretScrubber
+from plano.core.redact import SecretScrubber, header_secrets
 from plano.filters import FilterClient
 from plano.filters.audit import AuditTrail
 from plano.filters.keys import KeyCache, StaticKeys
@@ -421,57 +421,52 @@ def build_runtime(
     catalog = ModelCatalog(config.model_providers, config.model_aliases)
     pool = UpstreamPool(
         Timeouts(connect=g.connect_timeout, first_byte=g.first_byte_timeout),
-        scrubber=SecretScrubber.from_catalog(catalog),  # provider errors echo keys
+        # Provider errors echo keys; an agent's errors may echo its configured headers.
+        scrubber=SecretScrubber.from_catalog(
+            catalog, also=header_secrets(h for a in config.agents for h in a.headers.items())
+        ),
         tls=config.tls_material.upstream if config.tls_material is not None else None,
     )
     store = _store(config, previous, store, resources)
-    metric_sources = None
-    if config.model_metrics_sources:
-        last = previous.model_metrics.table() if previous and previous.model_metrics else None
-        metric_sources = MetricsPoller(config.model_metrics_sources, previous=last)
+    metric_sources = _metric_sources(config, previous)
     router = _router(config, catalog, resources, metric_sources)
     carried = carry_over(previous.router, router) if previous is not None else None
-    chains = _Chains(
-        ChainParts(
-            config,
-            resources.ledger,
-            resources.prices,
-            resources.counter,
-            store,
-            resources.filter_client,
-            extra_filters,
-            keys=resources.keys,
-            audit=resources.audit,
-            stores=resources.stores,
-            metrics=resources.metrics.metrics if config.metrics.enabled else None,
-            signals=resources.signals,
-            tracing=resources.tracing,
-        ),
-        specs,
-    )
+    chains = _Chains(_chain_parts(config, resources, store, extra_filters), specs)
     if isinstance(router.chooser, LLMRouteChooser):
         router.chooser.complete = GatewayModelCaller(router, pool, chains.first).complete
     built: list[Runtime] = []  # the snapshot, once built, for its status endpoint
-    auth = config.auth
-    static = StaticKeys(auth.keys if auth is not None else ())
-    enforced = auth is not None and auth.enabled
+    admin = _admin_routes(config, resources, router, chains.first, lambda: built[0].status())
+    parts = _listener_parts(config, resources, catalog, router, pool, store, chains, admin)
+    views = tuple(_view(LISTENER_KINDS[s.kind](s, parts), config) for s in specs)
+    runtime = Runtime(
+        generation,
+        config,
+        catalog,
+        router,
+        pool,
+        store,
+        resources,
+        views,
+        carried,
+        model_metrics=metric_sources,
+    )
+    built.append(runtime)
+    _install_collectors(runtime)
+    return runtime
 
-    def admin(chain: FilterChain | None) -> list[web.RouteDef]:
-        routes = admin_routes(resources.ledger, chain or chains.first)
-        routes += status_routes(router.status)
-        routes += runtime_routes(lambda: built[0].status(), resources.readiness)
-        routes += key_routes(static, resources.keys, resources.audit, enforced=enforced)
-        routes += audit_routes(resources.audit)
-        routes += trace_routes(resources.tracing)
-        routes += budget_routes(config, resources.stores.counters)
-        routes += signals_routes(resources.signals, enabled=signals_enabled(config))
-        routes += agents_routes(config, resources)
-        routes += session_routes(resources.stores.kv)
-        routes += summary_routes(resources.metrics)
-        routes += dashboard_routes(routes)  # lists the admin endpoints to the page
-        return routes
 
-    parts = ListenerParts(
+def _listener_parts(
+    config: PlanoConfig,
+    resources: Resources,
+    catalog: ModelCatalog,
+    router: SmartRouter,
+    pool: UpstreamPool,
+    store: ResponseStore,
+    chains: _Chains,
+    admin: Callable[[FilterChain | None], list[web.RouteDef]],
+) -> ListenerParts:
+    """What every listener of the snapshot is built from."""
+    return ListenerParts(
         config,
         catalog,
         router,
@@ -488,29 +483,81 @@ def build_runtime(
         filter_client=resources.filter_client,
         model_chain=chains.first,
     )
-    views = tuple(_view(LISTENER_KINDS[s.kind](s, parts), config) for s in specs)
-    runtime = Runtime(
-        generation,
+
+
+def _metric_sources(config: PlanoConfig, previous: Runtime | None) -> MetricsPoller | None:
+    """The poller of ``model_metrics_sources``, starting from the previous snapshot's table."""
+    if not config.model_metrics_sources:
+        return None
+    last = previous.model_metrics.table() if previous and previous.model_metrics else None
+    return MetricsPoller(config.model_metrics_sources, previous=last)
+
+
+def _chain_parts(
+    config: PlanoConfig,
+    resources: Resources,
+    store: ResponseStore,
+    extra_filters: Sequence[Filter],
+) -> ChainParts:
+    return ChainParts(
         config,
-        catalog,
-        router,
-        pool,
+        resources.ledger,
+        resources.prices,
+        resources.counter,
         store,
-        resources,
-        views,
-        carried,
-        model_metrics=metric_sources,
+        resources.filter_client,
+        extra_filters,
+        keys=resources.keys,
+        audit=resources.audit,
+        stores=resources.stores,
+        metrics=resources.metrics.metrics if config.metrics.enabled else None,
+        signals=resources.signals,
+        tracing=resources.tracing,
     )
-    built.append(runtime)
+
+
+def _admin_routes(
+    config: PlanoConfig,
+    resources: Resources,
+    router: SmartRouter,
+    first_chain: FilterChain,
+    status: Callable[[], dict[str, Any]],
+) -> Callable[[FilterChain | None], list[web.RouteDef]]:
+    """The admin endpoints of a listener, showing ``chain`` (default: ``first_chain``) at
+    ``/plano/v1/filters``."""
+    auth = config.auth
+    static = StaticKeys(auth.keys if auth is not None else ())
+    enforced = auth is not None and auth.enabled
+
+    def admin(chain: FilterChain | None) -> list[web.RouteDef]:
+        routes = admin_routes(resources.ledger, chain or first_chain)
+        routes += status_routes(router.status)
+        routes += runtime_routes(status, resources.readiness)
+        routes += key_routes(static, resources.keys, resources.audit, enforced=enforced)
+        routes += audit_routes(resources.audit)
+        routes += trace_routes(resources.tracing)
+        routes += budget_routes(config, resources.stores.counters)
+        routes += signals_routes(resources.signals, enabled=signals_enabled(config))
+        routes += agents_routes(config, resources)
+        routes += session_routes(resources.stores.kv)
+        routes += summary_routes(resources.metrics)
+        routes += dashboard_routes(routes)  # lists the admin endpoints to the page
+        return routes
+
+    return admin
+
+
+def _install_collectors(runtime: Runtime) -> None:
+    """The snapshot's gauges (in flight, routing health, stores) on the metrics registry."""
+    resources, config = runtime.resources, runtime.config
     install_collectors(
         resources.metrics.metrics.registry,
         config,
         in_flight=lambda: listener_in_flight(runtime.listeners),
-        router=router,
+        router=runtime.router,
         labels=model_labels(config.model_providers),
         stores=resources.stores,
     )
-    return runtime
 
 
 def _view(listener: Listener, config: PlanoConfig) -> ListenerView:

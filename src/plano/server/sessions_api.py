@@ -9,19 +9,15 @@ from aiohttp import web
 from plano.agents.sessions import SessionLimits, SessionStore
 from plano.errors import NotFound
 from plano.server.admin import json_response
+from plano.server.edge import error_response
 from plano.store.protocols import KeyValue, StoreUnavailable
-from plano.wire.shapes import SHAPES
 
 __all__ = ["session_routes"]
 
 
-def _missing(session_id: str) -> web.Response:
+def _missing(request: web.Request, session_id: str) -> web.Response:
     err = NotFound(f"No session '{session_id[:128]}'.", code="session_not_found")
-    return json_response(SHAPES["openai_chat"].error_body(err), err.status)
-
-
-def _unavailable(exc: StoreUnavailable) -> web.Response:
-    return json_response(SHAPES["openai_chat"].error_body(exc), exc.status)
+    return error_response(request.path, err)
 
 
 def session_routes(kv: KeyValue) -> list[web.RouteDef]:
@@ -32,9 +28,9 @@ def session_routes(kv: KeyValue) -> list[web.RouteDef]:
         try:
             messages = await store.raw(session_id)
         except StoreUnavailable as exc:
-            return _unavailable(exc)
+            return error_response(request.path, exc)
         if messages is None:
-            return _missing(session_id)
+            return _missing(request, session_id)
         return json_response({"id": session_id, "messages": messages, "turns": len(messages)})
 
     async def delete(request: web.Request) -> web.Response:
@@ -42,9 +38,9 @@ def session_routes(kv: KeyValue) -> list[web.RouteDef]:
         try:
             gone = await store.delete(session_id)
         except StoreUnavailable as exc:
-            return _unavailable(exc)
+            return error_response(request.path, exc)
         if not gone:
-            return _missing(session_id)
+            return _missing(request, session_id)
         return json_response({"id": session_id, "deleted": True})
 
     return [

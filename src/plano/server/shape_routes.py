@@ -4,23 +4,17 @@ errors are rendered in the endpoint's own shape."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from aiohttp import web
 
 from plano.accounting.tokens import TokenCounter
 from plano.errors import NotFound, PlanoError
+from plano.server.admin import json_response
 from plano.server.body import BodyReader, parse_body
+from plano.server.edge import error_response
 from plano.state.store import ResponseStore
-from plano.wire import anthropic_answer, openai_chat_answer
 from plano.wire.shapes import SHAPES
 
 __all__ = ["count_tokens_routes", "responses_routes"]
-
-
-def _json(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
 
 
 def count_tokens_routes(
@@ -36,9 +30,9 @@ def count_tokens_routes(
         try:
             req = await parse_body(shape, await body.read(request))
         except PlanoError as err:
-            return _json(anthropic_answer.error_body(err), err.status)
+            return error_response(request.path, err, shape)
         # Counted in a thread: a 9 MB prompt once held every other client for seconds.
-        return _json({"input_tokens": await counter.count_request_async(req, req.model)})
+        return json_response({"input_tokens": await counter.count_request_async(req, req.model)})
 
     return [web.post("/v1/messages/count_tokens", count_tokens)]
 
@@ -46,22 +40,22 @@ def count_tokens_routes(
 def responses_routes(store: ResponseStore) -> list[web.RouteDef]:
     """``GET`` and ``DELETE /v1/responses/{id}`` over the response store."""
 
-    def missing(response_id: str) -> web.Response:
+    def missing(request: web.Request, response_id: str) -> web.Response:
         err = NotFound(f"Response with id '{response_id}' not found.", param="response_id")
-        return _json(openai_chat_answer.error_body(err), err.status)
+        return error_response(request.path, err)
 
     async def get(request: web.Request) -> web.Response:
         response_id = request.match_info["response_id"]
         record = await store.get(response_id)
         if record is None:
-            return missing(response_id)
-        return _json(record.response)
+            return missing(request, response_id)
+        return json_response(record.response)
 
     async def delete(request: web.Request) -> web.Response:
         response_id = request.match_info["response_id"]
         if not await store.delete(response_id):
-            return missing(response_id)
-        return _json({"id": response_id, "object": "response", "deleted": True})
+            return missing(request, response_id)
+        return json_response({"id": response_id, "object": "response", "deleted": True})
 
     return [
         web.get("/v1/responses/{response_id}", get),

@@ -39,6 +39,7 @@ def signals_routes(desk: SignalDesk, *, enabled: bool) -> list[web.RouteDef]:
         return json_response(
             {
                 "request_id": entry.request_id,
+                "client_request_id": entry.client_request_id,
                 "trace_id": entry.trace_id,
                 "model": entry.model,
                 "at": entry.at,

@@ -16,15 +16,11 @@ from plano.errors import NotFound, PlanoError
 from plano.observe.recent import get_trace, list_traces, trace_query
 from plano.observe.tracing import TracingHub
 from plano.server.admin import json_response
-from plano.wire.shapes import shape_for_path
+from plano.server.edge import error_response
 
 __all__ = ["trace_routes"]
 
 _FLUSH_WITHIN = 1.0
-
-
-def _error(request: web.Request, err: PlanoError) -> web.Response:
-    return json_response(shape_for_path(request.path).error_body(err), err.status)
 
 
 def trace_routes(hub: TracingHub) -> list[web.RouteDef]:
@@ -40,19 +36,23 @@ def trace_routes(hub: TracingHub) -> list[web.RouteDef]:
             await flush()
             return json_response(await list_traces(hub.log, q))
         except PlanoError as err:
-            return _error(request, err)
+            return error_response(request.path, err)
 
     async def trace(request: web.Request) -> web.Response:
         trace_id = request.match_info["trace_id"].lower()
         if len(trace_id) != 32 or not all(c in "0123456789abcdef" for c in trace_id):
-            return _error(request, NotFound("A trace id is 32 hex digits.", code="not_found"))
+            return error_response(
+                request.path, NotFound("A trace id is 32 hex digits.", code="not_found")
+            )
         try:
             await flush()
             found = await get_trace(hub.log, trace_id)
         except PlanoError as err:
-            return _error(request, err)
+            return error_response(request.path, err)
         if found is None:
-            return _error(request, NotFound(f"Trace {trace_id} is not kept.", code="not_found"))
+            return error_response(
+                request.path, NotFound(f"Trace {trace_id} is not kept.", code="not_found")
+            )
         return json_response(found)
 
     async def status(_request: web.Request) -> web.Response:

@@ -85,7 +85,7 @@ async def serve(
     await resources.start()
     await holder.current.start()
     await resources.share_health(lambda: holder.current.router)
-    await agents.start(holder)
+    await agents.start()
     for server in servers:
         await server.start()
     _tune_gc()

@@ -37,6 +37,8 @@ FIELDS: tuple[str, ...] = (
     "ts",
     "kind",
     "request_id",
+    # The client's x-request-id (migration 0006); request_id is the gateway's own.
+    "client_request_id",
     "trace_id",
     "listener",
     "principal",
@@ -131,10 +133,13 @@ def _where(q: AuditQuery, params: Params) -> tuple[str, int]:
         conds.append(f"ts >= {params.add(float(q.since))}")
     if q.until is not None:
         conds.append(f"ts < {params.add(float(q.until))}")
-    for name in ("principal", "action", "source", "request_id", "kind"):
+    for name in ("principal", "action", "source", "kind"):
         value = getattr(q, name)
         if value is not None:
             conds.append(f"{name} = {params.add(value)}")
+    if q.request_id is not None:  # Plano's request id or a client's x-request-id
+        rid = q.request_id
+        conds.append(f"(request_id = {params.add(rid)} OR client_request_id = {params.add(rid)})")
     if q.cursor:
         ts, eid = decode_cursor(q.cursor)
         conds.append(f"(ts, id) < ({params.add(ts)}, {params.add(eid)})")

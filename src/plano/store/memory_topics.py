@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from plano.store.common import parse_seq_id
@@ -32,6 +32,7 @@ class _Pending:
 class _Group:
     last: int
     pending: dict[int, _Pending] = field(default_factory=dict)
+    consumers: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -112,6 +113,7 @@ class MemoryTopics:
         g = t.groups.get(group)
         if g is None:
             g = t.groups[group] = _Group(t.next_seq - 1)
+        g.consumers.add(consumer)
         while not self._closed.is_set():
             msg = self._take(t, g, consumer)
             if msg is not None:
@@ -130,12 +132,33 @@ class MemoryTopics:
                 for w in waiters:
                     w.cancel()
 
-    async def ack(self, topic: str, group: str, message_id: str) -> None:
-        seq = parse_seq_id(message_id)
+    async def ack(self, topic: str, group: str, ids: Sequence[str]) -> None:
+        seqs = [parse_seq_id(i) for i in ids]  # all checked before any is acknowledged
         t = self._topics.get(topic)
         g = t.groups.get(group) if t is not None else None
         if g is not None:
-            g.pending.pop(seq, None)
+            for seq in seqs:
+                g.pending.pop(seq, None)
+
+    async def last_id(self, topic: str) -> str | None:
+        t = self._topics.get(topic)
+        if t is None or not t.messages:
+            return None
+        return str(next(reversed(t.messages)))
+
+    async def members(self, topic: str) -> dict[str, frozenset[str]]:
+        t = self._topics.get(topic)
+        if t is None:
+            return {}
+        return {name: frozenset(g.consumers) for name, g in t.groups.items()}
+
+    async def release(self, topic: str, group: str, consumer: str) -> bool:
+        t = self._topics.get(topic)
+        g = t.groups.get(group) if t is not None else None
+        if g is None or any(p.consumer == consumer for p in g.pending.values()):
+            return g is None
+        g.consumers.discard(consumer)
+        return True
 
     async def replay(
         self, topic: str, after: str | None = None, limit: int = 1000

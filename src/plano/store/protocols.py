@@ -182,7 +182,25 @@ class Topics(Protocol):
         from the iterator: subscribe again."""
         ...
 
-    async def ack(self, topic: str, group: str, message_id: str) -> None: ...
+    async def ack(self, topic: str, group: str, ids: Sequence[str]) -> None:
+        """Acknowledge ``ids`` in ``group`` (one store call for all of them); an id that is
+        not pending is ignored, one that is not an id of this backend raises ValueError."""
+        ...
+
+    async def last_id(self, topic: str) -> str | None:
+        """The newest message's id (``None``: the topic is empty): where "from now" starts.
+        One small read, whatever the topic holds."""
+        ...
+
+    async def members(self, topic: str) -> dict[str, frozenset[str]]:
+        """The topic's consumer groups, each with the names of its consumers (the API bounds
+        how many a client may create)."""
+        ...
+
+    async def release(self, topic: str, group: str, consumer: str) -> bool:
+        """Forget ``consumer`` of ``group`` when it holds no pending message (a subscription
+        with a made-up consumer name ended); whether it is gone."""
+        ...
 
     def replay(
         self, topic: str, after: str | None = None, limit: int = 1000

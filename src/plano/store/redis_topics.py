@@ -8,7 +8,10 @@
   ``visibility`` (``XAUTOCLAIM``; its delivery count comes back with it); otherwise one
   ``XREADGROUP ... COUNT 1 BLOCK`` on the blocking connection pool. One message per read: a
   message is never buffered in a consumer while its visibility timeout runs.
-* ``ack``: ``XACK``; ``replay``: ``XRANGE (after + COUNT limit``.
+* ``ack``: one ``XACK`` naming every id; ``replay``: ``XRANGE (after + COUNT limit``;
+  ``last_id``: ``XREVRANGE + - COUNT 1``; ``members``: ``XINFO GROUPS`` then ``XINFO
+  CONSUMERS`` of each group (pipelined); ``release``: ``XGROUP DELCONSUMER`` once the
+  consumer holds nothing pending.
 
 A subscription whose Redis goes away raises :class:`StoreUnavailable`; subscribe again.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -38,6 +41,10 @@ def _message(
     headers = {k[2:].decode(): v.decode() for k, v in fields.items() if k.startswith(b"h.")}
     mid = mid.decode() if isinstance(mid, bytes) else mid
     return Message(topic, mid, bytes(fields.get(b"p", b"")), deliveries, headers)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
@@ -145,11 +152,62 @@ class RedisTopics:
                 return
             raise
 
-    async def ack(self, topic: str, group: str, message_id: str) -> None:
-        if not _ID.fullmatch(message_id):
-            raise ValueError(f"not a stream id: {message_id!r}")
+    async def ack(self, topic: str, group: str, ids: Sequence[str]) -> None:
+        for message_id in ids:
+            if not _ID.fullmatch(message_id):
+                raise ValueError(f"not a stream id: {message_id!r}")
+        if not ids:
+            return
         key = self._key(topic)
-        await self._link.call(lambda r: r.xack(key, group, message_id))
+        await self._link.call(lambda r: r.xack(key, group, *ids))
+
+    async def last_id(self, topic: str) -> str | None:
+        key = self._key(topic)
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            await self._link.call(lambda r: r.xrevrange(key, "+", "-", count=1)),
+        )
+        return _text(entries[0][0]) if entries else None
+
+    async def members(self, topic: str) -> dict[str, frozenset[str]]:
+        key = self._key(topic)
+
+        async def read(r: Redis) -> dict[str, frozenset[str]]:
+            try:
+                groups = [_text(g["name"]) for g in await r.xinfo_groups(key)]
+            except ResponseError as exc:
+                if "no such key" not in str(exc).lower():
+                    raise
+                return {}
+            if not groups:
+                return {}
+            pipe = r.pipeline(transaction=False)
+            for name in groups:
+                pipe.xinfo_consumers(key, name)
+            replies = await pipe.execute()
+            return {
+                name: frozenset(_text(c["name"]) for c in consumers)
+                for name, consumers in zip(groups, replies, strict=True)
+            }
+
+        return await self._link.call(read)
+
+    async def release(self, topic: str, group: str, consumer: str) -> bool:
+        key = self._key(topic)
+
+        async def drop(r: Redis) -> bool:
+            try:
+                consumers = await r.xinfo_consumers(key, group)
+            except ResponseError:  # no stream or no group: nothing to forget
+                return True
+            for c in consumers:
+                if _text(c["name"]) == consumer:
+                    if int(c.get("pending", 0)):
+                        return False  # its messages must stay claimable
+                    await r.xgroup_delconsumer(key, group, consumer)
+            return True
+
+        return await self._link.call(drop)
 
     async def replay(
         self, topic: str, after: str | None = None, limit: int = 1000

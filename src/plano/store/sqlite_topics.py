@@ -6,6 +6,7 @@ Tables (``hot_`` prefix, created by the store)::
     hot_topic_len (topic, n)                          for trimming to ``max_messages``
     hot_groups   (topic, grp, last_seq)               a group's read position
     hot_pending  (topic, grp, seq, consumer, delivered_at, deliveries)
+    hot_consumers (topic, grp, consumer)              a group's consumers (members, release)
 
 A subscriber polls: one read-only query says whether anything is there for its group (a new
 message, or a pending one whose ``visibility`` timeout passed); only then does it take the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -46,6 +47,9 @@ CREATE TABLE IF NOT EXISTS hot_pending (
     delivered_at REAL NOT NULL, deliveries INTEGER NOT NULL,
     PRIMARY KEY (topic, grp, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS hot_pending_due ON hot_pending (topic, grp, delivered_at);
+CREATE TABLE IF NOT EXISTS hot_consumers (
+    topic TEXT NOT NULL, grp TEXT NOT NULL, consumer TEXT NOT NULL,
+    PRIMARY KEY (topic, grp, consumer)) WITHOUT ROWID;
 """
 
 _Row = tuple[int, bytes, bytes | None, int]
@@ -145,6 +149,9 @@ class SQLiteTopics:
                 " (?1, ?2, (SELECT COALESCE(MAX(seq), 0) FROM hot_messages WHERE topic = ?1))",
                 (t, group),
             )
+            conn.execute(
+                "INSERT OR IGNORE INTO hot_consumers VALUES (?, ?, ?)", (t, group, consumer)
+            )
             while True:  # an expired pending message first
                 due = conn.execute(
                     "SELECT seq, deliveries FROM hot_pending WHERE topic = ? AND grp = ?"
@@ -217,14 +224,59 @@ class SQLiteTopics:
             await self._idle(t, min(wait, block))
             wait = min(wait * 2, self.poll_max)
 
-    async def ack(self, topic: str, group: str, message_id: str) -> None:
-        key = (self.prefix + topic, group, parse_seq_id(message_id))
+    async def ack(self, topic: str, group: str, ids: Sequence[str]) -> None:
+        t = self.prefix + topic
+        keys = [(t, group, parse_seq_id(i)) for i in ids]
+        if not keys:
+            return
         await self._db.run(
-            lambda conn: conn.execute(
-                "DELETE FROM hot_pending WHERE topic = ? AND grp = ? AND seq = ?", key
+            lambda conn: conn.executemany(
+                "DELETE FROM hot_pending WHERE topic = ? AND grp = ? AND seq = ?", keys
             ),
+            write=len(keys) > 1,  # many ids: one transaction, not a commit each
+        )
+
+    async def last_id(self, topic: str) -> str | None:
+        t = self.prefix + topic
+        row = await self._db.run(
+            lambda conn: conn.execute(
+                "SELECT MAX(seq) FROM hot_messages WHERE topic = ?", (t,)
+            ).fetchone(),
             write=False,
         )
+        return None if row is None or row[0] is None else str(row[0])
+
+    async def members(self, topic: str) -> dict[str, frozenset[str]]:
+        t = self.prefix + topic
+
+        def run(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
+            out: dict[str, set[str]] = {}
+            for (grp,) in conn.execute("SELECT grp FROM hot_groups WHERE topic = ?", (t,)):
+                out[grp] = set()
+            for grp, consumer in conn.execute(
+                "SELECT grp, consumer FROM hot_consumers WHERE topic = ?", (t,)
+            ):
+                out.setdefault(grp, set()).add(consumer)
+            return {g: frozenset(c) for g, c in out.items()}
+
+        return await self._db.run(run, write=False)
+
+    async def release(self, topic: str, group: str, consumer: str) -> bool:
+        key = (self.prefix + topic, group, consumer)
+
+        def run(conn: sqlite3.Connection) -> bool:
+            held = conn.execute(
+                "SELECT 1 FROM hot_pending WHERE topic = ? AND grp = ? AND consumer = ? LIMIT 1",
+                key,
+            ).fetchone()
+            if held is not None:
+                return False
+            conn.execute(
+                "DELETE FROM hot_consumers WHERE topic = ? AND grp = ? AND consumer = ?", key
+            )
+            return True
+
+        return await self._db.run(run)
 
     async def replay(
         self, topic: str, after: str | None = None, limit: int = 1000

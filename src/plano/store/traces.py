@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import orjson
 
@@ -196,12 +196,18 @@ class _Retention:
         return time.time() - self.max_age
 
 
-class SQLiteTraceLog:
-    """Recent traces in the host's SQLite file (shared by its workers)."""
+_DB = TypeVar("_DB", SQLiteDatabase, PostgresDatabase)
+
+
+class _SQLTraceLog(Generic[_DB]):
+    """What the SQLite and PostgreSQL trace logs share: their database, the retention
+    (``keep`` newest parts, none older than ``max_age`` seconds), closing once."""
+
+    db: _DB
 
     def __init__(
         self,
-        db: SQLiteDatabase,
+        db: _DB,
         *,
         keep: int = 1000,
         max_age: float = 86400.0,
@@ -210,6 +216,20 @@ class SQLiteTraceLog:
         self.db = db
         self._retention = _Retention(keep, max_age, clock)
         self._closed = False
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.db.close()
+
+
+def _scan_size(q: TraceQuery) -> int:
+    """How many of the newest parts a listing reads (all it may when ``where`` filters)."""
+    return _MAX_SCAN if q.where else min(_MAX_SCAN, max(q.limit, 1) * 8)
+
+
+class SQLiteTraceLog(_SQLTraceLog[SQLiteDatabase]):
+    """Recent traces in the host's SQLite file (shared by its workers)."""
 
     @classmethod
     def in_memory(cls, **kw: Any) -> SQLiteTraceLog:
@@ -252,11 +272,6 @@ class SQLiteTraceLog:
 
         return await self.db.run(read)
 
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self.db.close()
-
 
 def _scan(conn: sqlite3.Connection, q: TraceQuery) -> list[dict[str, Any]]:
     params: list[Any] = []
@@ -264,7 +279,7 @@ def _scan(conn: sqlite3.Connection, q: TraceQuery) -> list[dict[str, Any]]:
     if q.since is not None:
         where = " WHERE started_at >= ?"
         params.append(float(q.since))
-    n = _MAX_SCAN if q.where else min(_MAX_SCAN, max(q.limit, 1) * 8)
+    n = _scan_size(q)
     params.append(n)
     sql = _SELECT + where + " ORDER BY started_at DESC LIMIT ?"
     return [dict(zip(COLUMNS, r, strict=True)) for r in conn.execute(sql, params).fetchall()]
@@ -285,20 +300,8 @@ _PG_INSERT = (
 )
 
 
-class PostgresTraceLog:
+class PostgresTraceLog(_SQLTraceLog[PostgresDatabase]):
     """Recent traces in PostgreSQL, shared by every replica; a batch is one statement."""
-
-    def __init__(
-        self,
-        db: PostgresDatabase,
-        *,
-        keep: int = 1000,
-        max_age: float = 86400.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.db = db
-        self._retention = _Retention(keep, max_age, clock)
-        self._closed = False
 
     async def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         if not records:
@@ -318,7 +321,7 @@ class PostgresTraceLog:
                 )
 
     async def traces(self, q: TraceQuery) -> list[dict[str, Any]]:
-        n = _MAX_SCAN if q.where else min(_MAX_SCAN, max(q.limit, 1) * 8)
+        n = _scan_size(q)
         async with self.db.connection() as conn:
             if q.since is not None:
                 rows = await conn.fetch(
@@ -338,11 +341,6 @@ class PostgresTraceLog:
         parts = [dict(r) for r in rows]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, _all_spans, parts)
-
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self.db.close()
 
 
 def clamp_limit(limit: int) -> int:

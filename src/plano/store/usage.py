@@ -1,7 +1,8 @@
 """The ledger's durable records (:class:`~plano.store.protocols.UsageLog`) on SQLite and
 PostgreSQL.
 
-Both store a record per request id (a retried batch is ignored, not counted twice), page newest
+Both store a record per request id, the gateway's own (a retried batch is ignored, not counted
+twice; the client's ``x-request-id`` is the ``client_request_id`` column), page newest
 first with a keyset cursor over ``(ts, request_id)`` (no gaps or repeats while records arrive),
 and sum costs exactly: PostgreSQL as ``numeric``, SQLite as integer pico-dollars (see
 :func:`plano.store.usage_sql.from_pico`). The SQL shared by both lives in
@@ -41,6 +42,8 @@ __all__ = ["DEFAULT_MAX_GROUPS", "PostgresUsageLog", "SQLiteUsageLog"]
 DEFAULT_MAX_GROUPS = 10_000
 _SELECT = f"SELECT {', '.join(COLUMNS)}, extra FROM usage_records"
 _ORDER = " ORDER BY ts DESC, request_id DESC"
+#: A record by the client's ``x-request-id`` (which a client may repeat): the newest.
+_BY_CLIENT_ID = f"{_SELECT} WHERE client_request_id = ?{_ORDER} LIMIT 1"
 
 
 def _totals_sql(
@@ -131,7 +134,8 @@ class SQLiteUsageLog:
 
     async def find(self, request_id: str) -> dict[str, Any] | None:
         def read(conn: sqlite3.Connection) -> Any:
-            return conn.execute(f"{_SELECT} WHERE request_id = ?", (request_id,)).fetchone()
+            row = conn.execute(f"{_SELECT} WHERE request_id = ?", (request_id,)).fetchone()
+            return row or conn.execute(_BY_CLIENT_ID, (request_id,)).fetchone()
 
         row = await self.db.run(read)
         return record_from_row(row) if row is not None else None
@@ -212,6 +216,8 @@ class PostgresUsageLog:
     async def find(self, request_id: str) -> dict[str, Any] | None:
         async with self.db.connection() as conn:
             row = await conn.fetchrow(f"{_SELECT} WHERE request_id = $1", request_id)
+            if row is None:
+                row = await conn.fetchrow(_BY_CLIENT_ID.replace("?", "$1"), request_id)
         return record_from_row(tuple(row)) if row is not None else None
 
     async def query(self, q: UsageQuery) -> UsagePage:

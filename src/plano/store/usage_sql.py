@@ -68,6 +68,8 @@ COLUMNS: tuple[str, ...] = (
     "agent",
     "route",
     "trace_id",
+    # The client's x-request-id (migration 0006); request_id is always the gateway's own.
+    "client_request_id",
 )
 #: Filters and group-by names of the attribution columns (the API's name -> the column).
 ATTRIBUTION: dict[str, str] = {
@@ -80,7 +82,7 @@ ATTRIBUTION: dict[str, str] = {
     "trace": "trace_id",
 }
 _KNOWN = frozenset(COLUMNS)
-_OPTIONAL = tuple(ATTRIBUTION.values())
+_OPTIONAL = (*ATTRIBUTION.values(), "client_request_id")
 _BOOLS = ("stream", "usage_estimated")
 TOKENS = (
     "input_tokens",

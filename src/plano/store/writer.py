@@ -72,6 +72,8 @@ class BatchWriter:
         self._queue: deque[Record] = deque()
         #: Queued records by request id (the newest of an id), for :meth:`pending`.
         self._index: dict[str, Record] = {}
+        #: Queued records by the client's request id (``client_request_id``), the newest.
+        self._by_client: dict[str, Record] = {}
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -100,13 +102,17 @@ class BatchWriter:
         rid = record.get("request_id")
         if isinstance(rid, str):
             self._index[rid] = record
+        cid = record.get("client_request_id")
+        if isinstance(cid, str):
+            self._by_client[cid] = record
         if len(self._queue) >= self.batch and not self._retry_at:
             self._wake.set()
         return True
 
     def pending(self, request_id: str) -> Record | None:
-        """The queued (not yet written) record of ``request_id``."""
-        return self._index.get(request_id)
+        """The queued (not yet written) record of ``request_id``, or else the newest queued
+        one whose ``client_request_id`` it is."""
+        return self._index.get(request_id) or self._by_client.get(request_id)
 
     @property
     def queued(self) -> int:
@@ -202,6 +208,9 @@ class BatchWriter:
             rid = record.get("request_id")
             if isinstance(rid, str) and self._index.get(rid) is record:
                 del self._index[rid]
+            cid = record.get("client_request_id")
+            if isinstance(cid, str) and self._by_client.get(cid) is record:
+                del self._by_client[cid]
         self.written += n
         if self._retry_at:
             log.info("%s is back; writing %d queued record(s)", self.name, len(self._queue))
