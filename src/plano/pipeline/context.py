@@ -32,6 +32,7 @@ __all__ = [
     "OutputText",
     "Principal",
     "RequestContext",
+    "usable_id",
 ]
 
 #: What a hop is: the client's call to Plano, or a call Plano (or an agent through it) makes.
@@ -278,3 +279,11 @@ class RequestContext:
         if not self.first_token_ns:
             return None
         return (self.first_token_ns - self.started_ns) / 1e6
+
+
+def usable_id(given: str | None) -> str | None:
+    """A caller's id (``x-request-id``, a session id) when it is a sane token: at most 128
+    printable ASCII characters. It goes into logs, headers and the stores."""
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
+        return given
+    return None

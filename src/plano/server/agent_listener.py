@@ -54,7 +54,7 @@ from plano.core.model import (
 )
 from plano.core.trace import TraceContext
 from plano.errors import NotFound, PlanoError, UpstreamTimeout, detached
-from plano.pipeline.context import RequestContext
+from plano.pipeline.context import RequestContext, usable_id
 from plano.pipeline.filters import Filter, FilterChain
 from plano.providers.codec import UpstreamRequest
 from plano.server.agent_budgets import TurnBudgets
@@ -87,12 +87,6 @@ class AgentTurnSettings:
     known_agents: frozenset[str] = frozenset()
     #: Agent id -> its input_filters chain.
     agent_chains: Mapping[str, FilterChain] = field(default_factory=dict)
-
-
-def _usable_id(given: str | None) -> str | None:
-    if given and len(given) <= 128 and given.isascii() and given.isprintable():
-        return given
-    return None
 
 
 class AgentListener:
@@ -201,7 +195,7 @@ class AgentListener:
         headers = request.headers
         return RequestContext(
             request_id=self.new_id(),  # ours, always unique: usage and audit key on it
-            client_request_id=_usable_id(headers.get("x-request-id")),
+            client_request_id=usable_id(headers.get("x-request-id")),
             shape=shape.name,
             headers=headers,  # type: ignore[arg-type]
             trace=TraceContext.start(headers.get("traceparent"), headers.get("tracestate")),

@@ -38,7 +38,7 @@ from plano.errors import (
     UpstreamTimeout,
     detached,
 )
-from plano.pipeline.context import RequestContext
+from plano.pipeline.context import RequestContext, usable_id
 from plano.pipeline.filters import FilterChain
 from plano.providers.deployment import Deployment
 from plano.providers.registry import CODECS
@@ -91,13 +91,6 @@ class Lifecycle(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
-
-
-def _usable_id(given: str | None) -> str | None:
-    """The caller's id when it is a sane token (tracing across hops)."""
-    if given and len(given) <= 128 and given.isascii() and given.isprintable():
-        return given
-    return None
 
 
 class Gateway:
@@ -212,12 +205,12 @@ class Gateway:
         headers = request.headers
         return RequestContext(
             request_id=self.new_id(),  # ours, always unique: usage and audit key on it
-            client_request_id=_usable_id(headers.get("x-request-id")),
+            client_request_id=usable_id(headers.get("x-request-id")),
             shape=shape.name,
             headers=headers,  # type: ignore[arg-type]
             trace=TraceContext.start(headers.get("traceparent"), headers.get("tracestate")),
             listener=self.settings.listener,
-            session_id=_usable_id(
+            session_id=usable_id(
                 headers.get("x-plano-session-id") or headers.get("x-model-affinity")
             ),
         )
