@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,13 +113,28 @@ async def serve(
     if watching is not None:
         watching.cancel()
     await asyncio.gather(*(server.stop() for server in servers))
+    # Each step is bounded and named: a stuck close (a store that stopped answering) must
+    # not keep the process past its drain time, and the log says which step it was.
     if reloader is not None:
-        await reloader.close()
-    await agents.close()
-    await holder.current.close()
+        await _bounded("config reloader", reloader.close(), _CLOSE_STEP)
+    await _bounded("agent health checks", agents.close(), _CLOSE_STEP)
+    await _bounded("runtime snapshot", holder.current.close(), _CLOSE_STEP)
     # The usage records still queued get what is left of the drain time (at least a second).
-    await resources.close(within=max(1.0, deadline - loop.time()))
+    within = max(1.0, deadline - loop.time())
+    await _bounded("stores and writers", resources.close(within=within), within + _CLOSE_STEP)
     log.info("stopped")
+
+
+#: Seconds each shutdown step may take beyond its own bound.
+_CLOSE_STEP = 5.0
+
+
+async def _bounded(name: str, step: Awaitable[None], within: float) -> None:
+    try:
+        async with asyncio.timeout(within):
+            await step
+    except TimeoutError:
+        log.warning("shutdown: %s did not finish within %.0f s; stopping anyway", name, within)
 
 
 def _signals(reloader: Reloader | None, pending: Sequence[int]) -> asyncio.Event:
