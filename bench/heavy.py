@@ -260,8 +260,9 @@ def smoke_problems(doc: Mapping[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.options import parse_args
     from bench.report import write_report
-    from bench.run import Bench, parse_args
+    from bench.run import Bench
 
     p = argparse.ArgumentParser(prog="python -m bench.heavy", description=__doc__)
     p.add_argument("--smoke", action="store_true", help="seconds-long form (as in CI)")
